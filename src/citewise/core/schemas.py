@@ -1,0 +1,94 @@
+"""Typed records shared by the stages: chunks, search hits, citations, answers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+POINT_NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4c1e-9a57-2f0d5c1e8b11")
+
+
+def point_id(tenant_id: str, doc_id: str, version: int, chunk_index: int) -> str:
+    """Deterministic Qdrant point id: uuid5 of tenant, document, version and chunk index."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{tenant_id}/{doc_id}/{version}/{chunk_index}"))
+
+
+class Chunk(BaseModel):
+    """One indexed passage and the payload stored with it."""
+
+    tenant_id: str
+    doc_id: str
+    version: int
+    chunk_index: int
+    text: str
+    title: str = ""
+    section: str = ""
+    page: int | None = None
+    acl_groups: list[str] = Field(default_factory=list)
+    source: str = ""
+    kind: Literal["text", "table"] = "text"
+
+    @property
+    def point_id(self) -> str:
+        """This chunk's deterministic point id."""
+        return point_id(self.tenant_id, self.doc_id, self.version, self.chunk_index)
+
+
+class SparseVector(BaseModel):
+    """A sparse vector: parallel lists of term indices and weights."""
+
+    indices: list[int]
+    values: list[float]
+
+
+class ScoredChunk(BaseModel):
+    """A chunk returned by a search, with the score of the stage that ranked it."""
+
+    chunk: Chunk
+    score: float
+
+
+class Citation(BaseModel):
+    """A resolved ``[n]`` reference: the passage and where it comes from."""
+
+    number: int
+    doc_id: str
+    version: int
+    source: str
+    title: str
+    section: str
+    page: int | None
+    chunk_index: int
+    passage: str
+    quote: str = Field("", description="The supporting text inside the passage.")
+    start: int = Field(-1, description="Character offset of `quote` in `passage`, -1 if unknown.")
+    end: int = -1
+
+
+class AnswerSentence(BaseModel):
+    """One sentence of an answer with the citations it carries and its support score."""
+
+    text: str
+    citations: list[int]
+    support: float
+
+
+class Answer(BaseModel):
+    """What Citewise returns for a question."""
+
+    question: str
+    answer: str
+    declined: bool
+    sentences: list[AnswerSentence] = Field(default_factory=list)
+    citations: list[Citation] = Field(default_factory=list)
+    tier: str
+    degraded: bool = False
+    passages: list[Citation] = Field(
+        default_factory=list, description="The passages shown to the model (closest first)."
+    )
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    usage: dict[str, int] = Field(
+        default_factory=dict, description="LLM tokens used (prompt_tokens, completion_tokens)."
+    )

@@ -1,0 +1,23 @@
+"""Stage timings for responses and logs."""
+
+from __future__ import annotations
+
+import time
+
+
+class StageTimer:
+    """Records how long each named stage took, in milliseconds."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """Close the current stage under `name` and start the next one."""
+        now = time.perf_counter()
+        self.laps[name] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+    def total(self) -> float:
+        """Milliseconds since the timer started."""
+        return round((time.perf_counter() - self._start) * 1000, 1)
