@@ -1,0 +1,1 @@
+"""Ingestion stage: parse files, chunk them by structure, embed and index the chunks."""
