@@ -21,7 +21,7 @@ import pytest
 import qdrant_edge as qe
 from qdrant_client import QdrantClient, models
 
-from citewise.core.errors import ConfigError, IndexError_, IndexLockedError, TenantError
+from citewise.core.errors import ConfigError, IndexLockedError, TenantError, VectorIndexError
 from citewise.core.schemas import Chunk, ScoredChunk, SparseVector
 from citewise.core.settings import load_settings
 from citewise.retrieval.store import build_store
@@ -662,7 +662,7 @@ def test_edge_persists_across_close_and_reopen(tmp_path: Path, corpus: Corpus) -
     )
     store.close()
     store.close()  # idempotent
-    with pytest.raises(IndexError_, match="closed"):
+    with pytest.raises(VectorIndexError, match="closed"):
         store.count("acme")
 
     reopened = EdgeStore(tmp_path, SCHEMA)

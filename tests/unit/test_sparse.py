@@ -58,6 +58,7 @@ def test_ranking_matches_rank_bm25_reference() -> None:
             weights = dict(zip(vec.indices, vec.values, strict=True))
             ours.append(sum(idf(t) * weights.get(term_index(t), 0.0) for t in q_terms))
         theirs = reference.get_scores(list(q_terms))
-        assert sorted(range(n), key=lambda i: -ours[i])[:2] == sorted(
-            range(n), key=lambda i: -theirs[i]
-        )[:2]
+        assert (
+            sorted(range(n), key=lambda i: -ours[i])[:2]
+            == sorted(range(n), key=lambda i: -theirs[i])[:2]
+        )

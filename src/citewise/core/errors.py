@@ -1,19 +1,19 @@
 """Citewise's exception tree. Only `citewise.api.errors` maps it to HTTP.
 
-    CitewiseError
-    ├── ConfigError              invalid or missing configuration
-    ├── ModelError               a model could not be loaded or verified
-    ├── IngestError              a file could not be ingested
-    │   ├── UnsupportedFileError   unknown or disallowed file type
-    │   ├── FileTooLargeError      over the configured size limit
-    │   ├── ParseError             the parser failed (corrupt file)
-    │   └── EmptyDocumentError     parsed, but no text to index
-    ├── IndexError_              the vector index failed or is locked
-    │   └── IndexLockedError       another process owns the embedded index
-    ├── RetrievalError           a query could not be served
-    ├── AnswerError              no answer could be produced
-    │   └── LLMUnavailableError    every generating tier failed
-    └── TenantError              an invalid tenant or principal
+CitewiseError
+├── ConfigError              invalid or missing configuration
+├── ModelError               a model could not be loaded or verified
+├── IngestError              a file could not be ingested
+│   ├── UnsupportedFileError   unknown or disallowed file type
+│   ├── FileTooLargeError      over the configured size limit
+│   ├── ParseError             the parser failed (corrupt file)
+│   └── EmptyDocumentError     parsed, but no text to index
+├── VectorIndexError         the vector index failed or is locked
+│   └── IndexLockedError       another process owns the embedded index
+├── RetrievalError           a query could not be served
+├── AnswerError              no answer could be produced
+│   └── LLMUnavailableError    every generating tier failed
+└── TenantError              an invalid tenant or principal
 """
 
 from __future__ import annotations
@@ -67,13 +67,13 @@ class EmptyDocumentError(IngestError):
     code = "empty_document"
 
 
-class IndexError_(CitewiseError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class VectorIndexError(CitewiseError):
     """The vector index failed."""
 
     code = "index_error"
 
 
-class IndexLockedError(IndexError_):
+class IndexLockedError(VectorIndexError):
     """Another process holds the embedded index open."""
 
     code = "index_locked"

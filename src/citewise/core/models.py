@@ -108,8 +108,10 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query."""
-        return self.embed([text])[0]
+        vector: np.ndarray = self.embed([text])[0]
+        return vector
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in `text` (without special tokens)."""
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        ids: list[int] = self.model.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return len(ids)

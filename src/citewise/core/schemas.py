@@ -32,7 +32,7 @@ class Chunk(BaseModel):
 
     @property
     def point_id(self) -> str:
-        """This chunk's deterministic point id."""
+        """The deterministic point id of the chunk."""
         return point_id(self.tenant_id, self.doc_id, self.version, self.chunk_index)
 
 
@@ -62,8 +62,10 @@ class Citation(BaseModel):
     page: int | None
     chunk_index: int
     passage: str
-    quote: str = Field("", description="The supporting text inside the passage.")
-    start: int = Field(-1, description="Character offset of `quote` in `passage`, -1 if unknown.")
+    quote: str = Field(default="", description="The supporting text inside the passage.")
+    start: int = Field(
+        default=-1, description="Character offset of `quote` in `passage`, -1 if unknown."
+    )
     end: int = -1
 
 

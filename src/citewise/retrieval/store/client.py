@@ -12,7 +12,7 @@ import structlog
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from citewise.core.errors import IndexError_
+from citewise.core.errors import VectorIndexError
 from citewise.core.schemas import Chunk, ScoredChunk, SparseVector
 from citewise.core.tenancy import validate_tenant_id
 from citewise.retrieval.store.base import (
@@ -115,7 +115,7 @@ class QdrantClientStore:
         except UnexpectedResponse as exc:
             if exc.status_code == 409:  # created concurrently by another replica
                 return
-            raise IndexError_(f"cannot create collection {name}: {exc}") from exc
+            raise VectorIndexError(f"cannot create collection {name}: {exc}") from exc
         log.info("namespace_created", backend="qdrant-client", collection=name)
 
     def drop_namespace(self, tenant_id: str) -> None:
@@ -124,7 +124,7 @@ class QdrantClientStore:
         try:
             self.client.delete_collection(name)
         except Exception as exc:
-            raise IndexError_(f"cannot drop collection {name}: {exc}") from exc
+            raise VectorIndexError(f"cannot drop collection {name}: {exc}") from exc
         log.info("namespace_dropped", backend="qdrant-client", collection=name)
 
     def upsert(
@@ -160,7 +160,7 @@ class QdrantClientStore:
             try:
                 self.client.upsert(name, points=points, wait=True)
             except Exception as exc:
-                raise IndexError_(f"cannot upsert into {name}: {exc}") from exc
+                raise VectorIndexError(f"cannot upsert into {name}: {exc}") from exc
 
     def delete_document(
         self, tenant_id: str, doc_id: str, *, except_version: int | None = None
@@ -189,7 +189,7 @@ class QdrantClientStore:
         except Exception as exc:
             if _is_missing(exc):
                 return
-            raise IndexError_(f"cannot delete from {name}: {exc}") from exc
+            raise VectorIndexError(f"cannot delete from {name}: {exc}") from exc
 
     def optimize(self, tenant_id: str) -> None:
         """No-op: a Qdrant server optimizes its segments in the background."""
@@ -220,7 +220,7 @@ class QdrantClientStore:
         except Exception as exc:
             if _is_missing(exc):
                 return []
-            raise IndexError_(f"cannot query {name}: {exc}") from exc
+            raise VectorIndexError(f"cannot query {name}: {exc}") from exc
         return ranked(
             [
                 ScoredChunk(chunk=chunk_from_payload(point.payload), score=point.score)
@@ -342,7 +342,7 @@ class QdrantClientStore:
         except Exception as exc:
             if _is_missing(exc):
                 return 0
-            raise IndexError_(f"cannot count {name}: {exc}") from exc
+            raise VectorIndexError(f"cannot count {name}: {exc}") from exc
 
     def close(self) -> None:
         """Close the client if this store owns it."""

@@ -23,7 +23,7 @@ from typing import Any
 import qdrant_edge as qe
 import structlog
 
-from citewise.core.errors import IndexError_, IndexLockedError
+from citewise.core.errors import IndexLockedError, VectorIndexError
 from citewise.core.schemas import Chunk, ScoredChunk, SparseVector
 from citewise.core.tenancy import validate_tenant_id
 from citewise.retrieval.store._locks import DirectoryLock, ReadWriteLock
@@ -50,14 +50,14 @@ UPSERT_BATCH = 512
 _CONFIG_FILE = "edge_config.json"
 
 
-def _edge_error(exc: Exception, action: str, path: Path) -> IndexError_:
+def _edge_error(exc: Exception, action: str, path: Path) -> VectorIndexError:
     """Map an Edge exception (Edge raises plain `Exception`) onto Citewise's errors."""
     message = str(exc)
     if "WouldBlock" in message:
         return IndexLockedError(
             f"cannot {action}: the Qdrant Edge shard at {path} is open in another process"
         )
-    return IndexError_(f"cannot {action} (Qdrant Edge shard at {path}): {message}")
+    return VectorIndexError(f"cannot {action} (Qdrant Edge shard at {path}): {message}")
 
 
 def _index_params(kind: PayloadIndexKind) -> qe.KeywordIndexParams | qe.PayloadSchemaType:
@@ -161,7 +161,7 @@ class EdgeStore:
         not exist and ``create`` is false.
         """
         if self._closed:
-            raise IndexError_("the vector store is closed")
+            raise VectorIndexError("the vector store is closed")
         path = self._path(tenant_id)
         with self._open_lock:
             shard = self._shards.get(tenant_id)
@@ -200,7 +200,7 @@ class EdgeStore:
         path = self._path(tenant_id)
         with self._rw.write():
             if self._closed:
-                raise IndexError_("the vector store is closed")
+                raise VectorIndexError("the vector store is closed")
             with self._open_lock:
                 shard = self._shards.pop(tenant_id, None)
             if shard is not None:

@@ -1,0 +1,1 @@
+"""Citewise eval package."""

@@ -1,0 +1,1 @@
+"""Streamlit front end (a separate process that calls the API over HTTP)."""

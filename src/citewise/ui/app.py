@@ -1,0 +1,56 @@
+"""Citewise chat page (Streamlit). A first version: ask a question, read the cited answer.
+
+This is a process of its own and talks to the API over HTTP only; it imports
+nothing from the rest of Citewise. The full chat and admin UI comes later.
+"""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import streamlit as st
+
+API_URL = os.environ.get("CITEWISE_UI__API_URL", "http://127.0.0.1:8000")
+
+st.set_page_config(page_title="Citewise", page_icon="📎")
+st.title("Citewise")
+st.caption("Answers from your documents, every claim cited.")
+
+tenant = st.sidebar.text_input("Tenant", value="demo")
+use_llm = st.sidebar.toggle("Use the language model", value=True)
+
+question = st.chat_input("Ask a question about your documents")
+if question:
+    st.chat_message("user").write(question)
+    with st.chat_message("assistant"), st.spinner("Searching your documents..."):
+        try:
+            response = httpx.post(
+                f"{API_URL}/v1/ask",
+                json={"question": question, "tenant": tenant, "use_llm": use_llm},
+                timeout=300,
+            )
+        except httpx.HTTPError as exc:
+            st.error(f"The Citewise API at {API_URL} is not reachable: {exc}")
+            st.stop()
+        if response.status_code != 200:
+            st.error(response.json().get("error", {}).get("message", response.text))
+            st.stop()
+        answer = response.json()
+        if answer["declined"]:
+            st.warning(answer["answer"])
+        else:
+            st.markdown(answer["answer"])
+        for citation in answer["citations"]:
+            where = ", ".join(
+                part
+                for part in (
+                    citation["source"],
+                    f"page {citation['page']}" if citation["page"] else "",
+                    citation["section"],
+                )
+                if part
+            )
+            with st.expander(f"[{citation['number']}] {where}"):
+                st.write(citation["quote"] or citation["passage"])
+        st.caption(f"Answered by: {answer['tier']} · {answer['timings_ms'].get('total', 0):.0f} ms")

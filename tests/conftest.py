@@ -1,0 +1,55 @@
+"""Shared fixtures: settings on a temporary data directory, one runtime per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "kestrel"
+QUESTIONS = ROOT / "samples" / "questions.json"
+BAD = ROOT / "tests" / "fixtures" / "bad"
+
+
+@pytest.fixture(scope="session")
+def sample_questions() -> list[dict[str, object]]:
+    return json.loads(QUESTIONS.read_text())
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    from citewise.core.models import Embedder
+    from citewise.core.settings import EmbeddingSettings
+
+    model = Embedder(EmbeddingSettings())
+    model.warm_up()
+    return model
+
+
+@pytest.fixture(scope="session")
+def demo_runtime(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[object]:
+    """A runtime (no LLM) with the sample set ingested into tenant ``demo``."""
+    from citewise.core.settings import load_settings
+    from citewise.ingest.pipeline import doc_id_for
+    from citewise.runtime import Runtime
+
+    data_dir = tmp_path_factory.mktemp("citewise-data")
+    settings = load_settings(data_dir=data_dir)
+    runtime = Runtime.open(settings, start_llm=False, embedder=embedder)
+    for path in sorted(SAMPLES.iterdir()):
+        outcome = runtime.ingestor.ingest_file(
+            path, tenant_id="demo", doc_id=doc_id_for(path, SAMPLES)
+        )
+        assert outcome.status == "indexed", outcome
+    runtime.store.optimize("demo")
+    yield runtime
+    runtime.close()
