@@ -1,0 +1,305 @@
+"""Ingest one file end to end: parse -> chunk -> embed dense + BM25 -> upsert -> retire old version.
+
+Idempotent and crash-safe by construction:
+- a file whose sha256 (and ACL) matches the indexed version is skipped without
+  parsing or embedding;
+- a changed file gets version ``n + 1``; its point ids are uuid5(tenant, doc,
+  version, chunk index), so a retry after a crash overwrites the same points;
+- the old version's points are deleted only after every new point is written,
+  and the database row moves to the new version last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from citewise.core.db import Database, DocumentRecord
+from citewise.core.errors import CitewiseError, FileTooLargeError, IngestError
+from citewise.core.models import Embedder
+from citewise.core.schemas import Chunk
+from citewise.core.settings import Settings
+from citewise.core.tenancy import EVERYONE, validate_tenant_id
+from citewise.core.timing import StageTimer
+from citewise.ingest.chunk import ChunkDraft, chunk_document
+from citewise.ingest.parse import parse_file
+from citewise.retrieval.sparse import BM25Encoder
+from citewise.retrieval.store.base import VectorStore
+
+log = structlog.get_logger(__name__)
+
+_DOC_ID_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_DOTS = re.compile(r"\.{2,}")
+UPSERT_BATCH = 256
+
+
+def doc_id_for(path: Path, root: Path | None = None) -> str:
+    """A stable, safe document id from a file's path relative to `root`.
+
+    ``Policies/Travel Policy.docx`` becomes ``policies__travel-policy.docx``.
+    """
+    rel = path.relative_to(root) if root is not None and path.is_relative_to(root) else path.name
+    parts = [
+        _DOTS.sub(".", _DOC_ID_UNSAFE.sub("-", part.lower())).strip("-.")
+        for part in Path(rel).parts
+    ]
+    doc_id = "__".join(p for p in parts if p)[:200]
+    if not doc_id:
+        raise IngestError(f"cannot derive a document id from {path.name!r}")
+    return doc_id
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ProgressSink(Protocol):
+    """Receives progress from an ingestion (a CLI progress bar, a job row)."""
+
+    def chunks_planned(self, count: int) -> None:
+        """The current file was split into `count` chunks."""
+
+    def chunks_done(self, count: int) -> None:
+        """`count` more chunks of the current file were embedded and written."""
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file."""
+
+    source: str
+    doc_id: str
+    status: Literal["indexed", "unchanged", "failed"]
+    version: int = 0
+    chunks: int = 0
+    error: str | None = None
+    error_code: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Ingestor:
+    """Runs the ingestion pipeline for files of any tenant.
+
+    Args:
+        settings: Application settings.
+        embedder: Dense embedder (warmed up lazily).
+        store: Vector store the chunks go to.
+        db: Metadata database.
+    """
+
+    def __init__(
+        self, *, settings: Settings, embedder: Embedder, store: VectorStore, db: Database
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.db = db
+        self.encoder = BM25Encoder()
+
+    def ingest_file(
+        self,
+        path: Path,
+        *,
+        tenant_id: str,
+        doc_id: str,
+        acl_groups: Sequence[str] = (),
+        filename: str | None = None,
+        progress: ProgressSink | None = None,
+    ) -> FileOutcome:
+        """Ingest one file; errors are reported in the outcome, never raised.
+
+        Args:
+            path: The file on disk.
+            tenant_id: Tenant the document belongs to.
+            doc_id: Document id (stable across versions of the same document).
+            acl_groups: Groups that may read it; empty means the whole tenant.
+            filename: User-visible name (defaults to the path's name).
+            progress: Optional progress receiver.
+
+        Returns:
+            The outcome: indexed, unchanged or failed (with a clear error).
+        """
+        source = filename or path.name
+        groups = sorted(set(acl_groups)) or [EVERYONE]
+        try:
+            validate_tenant_id(tenant_id)
+            return self._ingest(path, tenant_id, doc_id, groups, source, progress)
+        except CitewiseError as exc:
+            log.warning("ingest_failed", tenant=tenant_id, doc_id=doc_id, error=str(exc))
+            self._record_failure(tenant_id, doc_id, source, str(exc))
+            return FileOutcome(
+                source=source, doc_id=doc_id, status="failed", error=str(exc), error_code=exc.code
+            )
+
+    def _ingest(
+        self,
+        path: Path,
+        tenant_id: str,
+        doc_id: str,
+        groups: list[str],
+        source: str,
+        progress: ProgressSink | None,
+    ) -> FileOutcome:
+        max_bytes = int(self.settings.ingest.max_file_mb * 1024 * 1024)
+        if path.stat().st_size > max_bytes:
+            raise FileTooLargeError(
+                f"{source}: {path.stat().st_size / 1e6:.1f} MB is over the "
+                f"{self.settings.ingest.max_file_mb:g} MB limit"
+            )
+        sha = file_sha256(path)
+        with self.db.session() as session:
+            record = _find(session, tenant_id, doc_id)
+            if (
+                record is not None
+                and record.status == "indexed"
+                and record.sha256 == sha
+                and sorted(record.acl_groups) == groups
+            ):
+                log.info("ingest_unchanged", tenant=tenant_id, doc_id=doc_id)
+                return FileOutcome(
+                    source=source,
+                    doc_id=doc_id,
+                    status="unchanged",
+                    version=record.version,
+                    chunks=record.chunk_count,
+                )
+            version = (record.version + 1) if record is not None and record.chunk_count else 1
+
+        timer = StageTimer()
+        parsed = parse_file(
+            path,
+            max_bytes=max_bytes,
+            pdf_strategy=self.settings.ingest.pdf_strategy,
+            filename=source,
+        )
+        timer.lap("parse")
+        drafts = chunk_document(
+            parsed,
+            max_tokens=self.settings.chunking.max_tokens,
+            overlap_tokens=self.settings.chunking.overlap_tokens,
+            max_table_tokens=self.settings.chunking.max_table_tokens,
+            count_tokens=self.embedder.count_tokens,
+        )
+        timer.lap("chunk")
+        chunks = [
+            _to_chunk(d, i, tenant_id, doc_id, version, parsed.title, groups, source)
+            for i, d in enumerate(drafts)
+        ]
+        if progress is not None:
+            progress.chunks_planned(len(chunks))
+        self.store.ensure_namespace(tenant_id)
+        for start in range(0, len(chunks), UPSERT_BATCH):
+            batch = chunks[start : start + UPSERT_BATCH]
+            texts = [index_text(c) for c in batch]
+            dense = self.embedder.embed(texts)
+            sparse = [self.encoder.encode_document(t) for t in texts]
+            self.store.upsert(tenant_id, batch, dense.tolist(), sparse)
+            if progress is not None:
+                progress.chunks_done(len(batch))
+        timer.lap("embed_index")
+        self.store.delete_document(tenant_id, doc_id, except_version=version)
+        with self.db.session() as session:
+            record = _find(session, tenant_id, doc_id)
+            if record is None:
+                record = DocumentRecord(tenant_id=tenant_id, doc_id=doc_id)
+                session.add(record)
+            record.source = source
+            record.sha256 = sha
+            record.version = version
+            record.status = "indexed"
+            record.chunk_count = len(chunks)
+            record.acl_groups = groups
+            record.title = parsed.title[:500]
+            record.error = None
+        log.info(
+            "ingest_indexed",
+            tenant=tenant_id,
+            doc_id=doc_id,
+            version=version,
+            chunks=len(chunks),
+            **timer.laps,
+        )
+        return FileOutcome(
+            source=source,
+            doc_id=doc_id,
+            status="indexed",
+            version=version,
+            chunks=len(chunks),
+            timings_ms=timer.laps,
+        )
+
+    def _record_failure(self, tenant_id: str, doc_id: str, source: str, error: str) -> None:
+        """Note the failure; a previously indexed version stays searchable."""
+        try:
+            validate_tenant_id(tenant_id)
+        except CitewiseError:
+            return
+        with self.db.session() as session:
+            record = _find(session, tenant_id, doc_id)
+            if record is None:
+                session.add(
+                    DocumentRecord(
+                        tenant_id=tenant_id,
+                        doc_id=doc_id,
+                        source=source,
+                        sha256="",
+                        version=0,
+                        status="failed",
+                        error=error,
+                    )
+                )
+            else:
+                record.error = error
+                if record.status != "indexed":
+                    record.status = "failed"
+
+
+def index_text(chunk: Chunk) -> str:
+    """Text that is embedded and BM25-encoded: document title and section give context."""
+    header = " > ".join(part for part in (chunk.title, chunk.section) if part)
+    return f"{header}\n{chunk.text}" if header else chunk.text
+
+
+def _to_chunk(
+    draft: ChunkDraft,
+    index: int,
+    tenant_id: str,
+    doc_id: str,
+    version: int,
+    title: str,
+    groups: list[str],
+    source: str,
+) -> Chunk:
+    return Chunk(
+        tenant_id=tenant_id,
+        doc_id=doc_id,
+        version=version,
+        chunk_index=index,
+        text=draft.text,
+        title=title,
+        section=draft.section,
+        page=draft.page,
+        acl_groups=groups,
+        source=source,
+        kind=draft.kind,
+    )
+
+
+def _find(session: Session, tenant_id: str, doc_id: str) -> DocumentRecord | None:
+    stmt = select(DocumentRecord).where(
+        DocumentRecord.tenant_id == tenant_id, DocumentRecord.doc_id == doc_id
+    )
+    return session.scalars(stmt).one_or_none()
