@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "kestrel"
 QUESTIONS = ROOT / "samples" / "questions.json"
 BAD = ROOT / "tests" / "fixtures" / "bad"
+MODELS_DIR = ROOT / "data" / "models"  # the assembled GGUF (1.1 GB) is kept between runs
 
 
 @pytest.fixture(scope="session")

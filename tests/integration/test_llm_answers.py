@@ -11,6 +11,7 @@ from citewise.answer.tiers import build_chat_tier
 from citewise.core.llm_server import LocalLLMServer
 from citewise.core.settings import LLMTier
 from citewise.core.tenancy import Principal
+from tests.conftest import MODELS_DIR
 from tests.netguard import outbound_attempts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.llm]
@@ -21,7 +22,7 @@ DEMO = Principal(tenant_id="demo")
 @pytest.fixture(scope="module")
 def llm_pipeline(demo_runtime) -> Iterator[QAPipeline]:  # type: ignore[no-untyped-def]
     settings = demo_runtime.settings
-    with LocalLLMServer(settings.llm, settings.models_dir) as server:
+    with LocalLLMServer(settings.llm, MODELS_DIR) as server:
         assert server.base_url is not None
         tier = build_chat_tier(
             LLMTier(name="local", kind="local", model=server.model_name, max_tokens=120),

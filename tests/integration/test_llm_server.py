@@ -20,11 +20,9 @@ from citewise.core.packaged_gguf import (
     resolve_gguf,
 )
 from citewise.core.settings import LocalLLMSettings
-from tests.conftest import ROOT
+from tests.conftest import MODELS_DIR
 from tests.netguard import outbound_attempts
 
-# The assembled GGUF (1.1 GB) is kept between runs, where the app keeps it by default.
-MODELS_DIR = ROOT / "data" / "models"
 API_KEY = "citewise-test-key"
 
 
