@@ -23,6 +23,7 @@ app = typer.Typer(
     help="Citewise: answers from your documents, every claim cited.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 console = Console(stderr=True)
 
@@ -33,10 +34,24 @@ ConfigOpt = Annotated[
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id, e.g. 'demo'.")]
 
 
-def _settings(config: Path | None) -> Settings:
+_state = {"verbose": False}
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show structured logs at the configured level.")
+    ] = False,
+) -> None:
+    """Citewise: answers from your documents, every claim cited."""
+    _state["verbose"] = verbose
+
+
+def _settings(config: Path | None, *, quiet: bool = True) -> Settings:
     config = config or _env_config()
     settings = load_settings(config)
-    configure_logging(settings.log_level, json=settings.log_json)
+    level = "WARNING" if quiet and not _state["verbose"] else settings.log_level
+    configure_logging(level, json=settings.log_json)
     return settings
 
 
@@ -228,7 +243,7 @@ def serve(
 
     from citewise.api.app import create_app
 
-    settings = _settings(config)
+    settings = _settings(config, quiet=False)
     if host:
         settings.api.host = host
     if port:
