@@ -275,6 +275,7 @@ def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(settings.ui.port), "--server.address", settings.api.host,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
     console.print(f"UI on http://{settings.api.host}:{settings.ui.port}")
     return subprocess.Popen(command, env=env)

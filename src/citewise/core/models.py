@@ -76,7 +76,7 @@ class Embedder:
             except Exception as exc:  # the library raises many types for a bad model
                 raise ModelError(f"cannot load embedding model {source!r}: {exc}") from exc
             model.max_seq_length = self.settings.max_seq_length
-            dims = model.get_sentence_embedding_dimension()
+            dims = model.get_embedding_dimension()
             if dims != self.settings.dimensions:
                 raise ModelError(
                     f"embedding model {source!r} has {dims} dimensions, "
@@ -113,5 +113,6 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in `text` (without special tokens)."""
-        ids: list[int] = self.model.tokenizer(text, add_special_tokens=False)["input_ids"]
+        encoded = self.model.tokenizer(text, add_special_tokens=False, verbose=False)
+        ids: list[int] = encoded["input_ids"]
         return len(ids)
