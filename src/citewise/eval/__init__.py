@@ -1,1 +1,1 @@
-"""Citewise eval package."""
+"""Offline evaluation: BEIR datasets, retrieval metrics, evaluation runs and reports."""

@@ -30,7 +30,7 @@ from citewise.core.settings import Settings
 from citewise.core.tenancy import EVERYONE, validate_tenant_id
 from citewise.core.timing import StageTimer
 from citewise.ingest.chunk import ChunkDraft, chunk_document
-from citewise.ingest.parse import parse_file
+from citewise.ingest.parse import Element, ParsedDocument, parse_file
 from citewise.retrieval.sparse import BM25Encoder
 from citewise.retrieval.store.base import VectorStore
 
@@ -74,6 +74,16 @@ class ProgressSink(Protocol):
 
     def chunks_done(self, count: int) -> None:
         """`count` more chunks of the current file were embedded and written."""
+
+
+@dataclass(frozen=True)
+class TextDocument:
+    """A document that arrives as text rather than as a file."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str = ""
 
 
 @dataclass
@@ -144,6 +154,81 @@ class Ingestor:
                 source=source, doc_id=doc_id, status="failed", error=str(exc), error_code=exc.code
             )
 
+    def ingest_texts(
+        self,
+        docs: Sequence[TextDocument],
+        *,
+        tenant_id: str,
+        acl_groups: Sequence[str] = (),
+        progress: ProgressSink | None = None,
+    ) -> list[FileOutcome]:
+        """Ingest documents that arrive as text (datasets, connectors), in one batch.
+
+        They skip parsing but follow the rest of the file path exactly (chunking,
+        dense and BM25 vectors, versions, records); embedding is batched across
+        documents, which is what keeps bulk loads close to the embedder's speed.
+
+        Args:
+            docs: The documents; ``doc_id`` must be unique within the batch.
+            tenant_id: Tenant they belong to.
+            acl_groups: Groups that may read them; empty means the whole tenant.
+            progress: Optional progress receiver.
+
+        Returns:
+            One outcome per document, in order.
+        """
+        validate_tenant_id(tenant_id)
+        groups = sorted(set(acl_groups)) or [EVERYONE]
+        planned: list[tuple[TextDocument, str, int]] = []
+        outcomes: dict[str, FileOutcome] = {}
+        with self.db.session() as session:
+            records = _find_many(session, tenant_id, [d.doc_id for d in docs])
+            for doc in docs:
+                sha = hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
+                version = _next_version(records.get(doc.doc_id), sha, groups)
+                if version is None:
+                    record = records[doc.doc_id]
+                    outcomes[doc.doc_id] = FileOutcome(
+                        source=doc.source or doc.doc_id,
+                        doc_id=doc.doc_id,
+                        status="unchanged",
+                        version=record.version,
+                        chunks=record.chunk_count,
+                    )
+                else:
+                    planned.append((doc, sha, version))
+        chunks_by_doc: dict[str, list[Chunk]] = {}
+        for doc, _sha, version in planned:
+            parsed = ParsedDocument(
+                source=doc.source or doc.doc_id,
+                title=doc.title,
+                elements=(Element(text=doc.text, category="NarrativeText", page=None),),
+            )
+            chunks_by_doc[doc.doc_id] = self._chunks(parsed, tenant_id, doc.doc_id, version, groups)
+        if progress is not None:
+            progress.chunks_planned(sum(len(c) for c in chunks_by_doc.values()))
+        self._write(tenant_id, [c for cs in chunks_by_doc.values() for c in cs], progress)
+        for doc, _sha, version in planned:
+            if version > 1:
+                self.store.delete_document(tenant_id, doc.doc_id, except_version=version)
+        with self.db.session() as session:
+            records = _find_many(session, tenant_id, [doc.doc_id for doc, _, _ in planned])
+            for doc, sha, version in planned:
+                chunks = chunks_by_doc[doc.doc_id]
+                _record_indexed(
+                    session, records.get(doc.doc_id), tenant_id, doc.doc_id,
+                    source=doc.source or doc.doc_id, sha=sha, version=version,
+                    chunks=len(chunks), groups=groups, title=doc.title,
+                )  # fmt: skip
+                outcomes[doc.doc_id] = FileOutcome(
+                    source=doc.source or doc.doc_id,
+                    doc_id=doc.doc_id,
+                    status="indexed",
+                    version=version,
+                    chunks=len(chunks),
+                )
+        return [outcomes[d.doc_id] for d in docs]
+
     def _ingest(
         self,
         path: Path,
@@ -162,12 +247,9 @@ class Ingestor:
         sha = file_sha256(path)
         with self.db.session() as session:
             record = _find(session, tenant_id, doc_id)
-            if (
-                record is not None
-                and record.status == "indexed"
-                and record.sha256 == sha
-                and sorted(record.acl_groups) == groups
-            ):
+            version = _next_version(record, sha, groups)
+            if version is None:
+                assert record is not None
                 log.info("ingest_unchanged", tenant=tenant_id, doc_id=doc_id)
                 return FileOutcome(
                     source=source,
@@ -176,7 +258,6 @@ class Ingestor:
                     version=record.version,
                     chunks=record.chunk_count,
                 )
-            version = (record.version + 1) if record is not None and record.chunk_count else 1
 
         timer = StageTimer()
         parsed = parse_file(
@@ -186,44 +267,19 @@ class Ingestor:
             filename=source,
         )
         timer.lap("parse")
-        drafts = chunk_document(
-            parsed,
-            max_tokens=self.settings.chunking.max_tokens,
-            overlap_tokens=self.settings.chunking.overlap_tokens,
-            max_table_tokens=self.settings.chunking.max_table_tokens,
-            count_tokens=self.embedder.count_tokens,
-        )
+        chunks = self._chunks(parsed, tenant_id, doc_id, version, groups)
         timer.lap("chunk")
-        chunks = [
-            _to_chunk(d, i, tenant_id, doc_id, version, parsed.title, groups, source)
-            for i, d in enumerate(drafts)
-        ]
         if progress is not None:
             progress.chunks_planned(len(chunks))
-        self.store.ensure_namespace(tenant_id)
-        for start in range(0, len(chunks), UPSERT_BATCH):
-            batch = chunks[start : start + UPSERT_BATCH]
-            texts = [index_text(c) for c in batch]
-            dense = self.embedder.embed(texts)
-            sparse = [self.encoder.encode_document(t) for t in texts]
-            self.store.upsert(tenant_id, batch, dense.tolist(), sparse)
-            if progress is not None:
-                progress.chunks_done(len(batch))
+        self._write(tenant_id, chunks, progress)
         timer.lap("embed_index")
         self.store.delete_document(tenant_id, doc_id, except_version=version)
         with self.db.session() as session:
-            record = _find(session, tenant_id, doc_id)
-            if record is None:
-                record = DocumentRecord(tenant_id=tenant_id, doc_id=doc_id)
-                session.add(record)
-            record.source = source
-            record.sha256 = sha
-            record.version = version
-            record.status = "indexed"
-            record.chunk_count = len(chunks)
-            record.acl_groups = groups
-            record.title = parsed.title[:500]
-            record.error = None
+            _record_indexed(
+                session, _find(session, tenant_id, doc_id), tenant_id, doc_id,
+                source=source, sha=sha, version=version, chunks=len(chunks), groups=groups,
+                title=parsed.title,
+            )  # fmt: skip
         log.info(
             "ingest_indexed",
             tenant=tenant_id,
@@ -240,6 +296,33 @@ class Ingestor:
             chunks=len(chunks),
             timings_ms=timer.laps,
         )
+
+    def _chunks(
+        self, parsed: ParsedDocument, tenant_id: str, doc_id: str, version: int, groups: list[str]
+    ) -> list[Chunk]:
+        drafts = chunk_document(
+            parsed,
+            max_tokens=self.settings.chunking.max_tokens,
+            overlap_tokens=self.settings.chunking.overlap_tokens,
+            max_table_tokens=self.settings.chunking.max_table_tokens,
+            count_tokens=self.embedder.count_tokens,
+        )
+        return [
+            _to_chunk(d, i, tenant_id, doc_id, version, parsed.title, groups, parsed.source)
+            for i, d in enumerate(drafts)
+        ]
+
+    def _write(self, tenant_id: str, chunks: list[Chunk], progress: ProgressSink | None) -> None:
+        """Embed (dense and BM25) and upsert chunks in batches."""
+        self.store.ensure_namespace(tenant_id)
+        for start in range(0, len(chunks), UPSERT_BATCH):
+            batch = chunks[start : start + UPSERT_BATCH]
+            texts = [index_text(c) for c in batch]
+            dense = self.embedder.embed(texts)
+            sparse = [self.encoder.encode_document(t) for t in texts]
+            self.store.upsert(tenant_id, batch, dense.tolist(), sparse)
+            if progress is not None:
+                progress.chunks_done(len(batch))
 
     def _record_failure(self, tenant_id: str, doc_id: str, source: str, error: str) -> None:
         """Note the failure; a previously indexed version stays searchable."""
@@ -296,6 +379,48 @@ def _to_chunk(
         source=source,
         kind=draft.kind,
     )
+
+
+def _next_version(record: DocumentRecord | None, sha: str, groups: list[str]) -> int | None:
+    """The version to write, or None when the indexed version has this content and ACL."""
+    if record is None:
+        return 1
+    if record.status == "indexed" and record.sha256 == sha and sorted(record.acl_groups) == groups:
+        return None
+    return record.version + 1 if record.chunk_count else max(record.version, 1)
+
+
+def _record_indexed(
+    session: Session,
+    record: DocumentRecord | None,
+    tenant_id: str,
+    doc_id: str,
+    *,
+    source: str,
+    sha: str,
+    version: int,
+    chunks: int,
+    groups: list[str],
+    title: str,
+) -> None:
+    if record is None:
+        record = DocumentRecord(tenant_id=tenant_id, doc_id=doc_id)
+        session.add(record)
+    record.source = source[:255]
+    record.sha256 = sha
+    record.version = version
+    record.status = "indexed"
+    record.chunk_count = chunks
+    record.acl_groups = groups
+    record.title = title[:500]
+    record.error = None
+
+
+def _find_many(session: Session, tenant_id: str, doc_ids: list[str]) -> dict[str, DocumentRecord]:
+    stmt = select(DocumentRecord).where(
+        DocumentRecord.tenant_id == tenant_id, DocumentRecord.doc_id.in_(doc_ids)
+    )
+    return {r.doc_id: r for r in session.scalars(stmt)}
 
 
 def _find(session: Session, tenant_id: str, doc_id: str) -> DocumentRecord | None:
