@@ -351,6 +351,11 @@ def eval_retrieval(
                 documents=len(dataset.corpus),
                 chunks=chunks,
                 indexed_now=indexed,
+                settings={
+                    "retrieval": settings.retrieval.model_dump(),
+                    "embedding": settings.embedding.model,
+                    "chunking": settings.chunking.model_dump(),
+                },
             )
             for name in modes:
                 queries = progress.add_task(f"{name} queries", total=len(dataset.queries))

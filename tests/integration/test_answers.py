@@ -61,3 +61,17 @@ def test_another_tenant_sees_nothing(demo_runtime, sample_questions) -> None:
     q = _answerable(sample_questions)[0]
     answer = demo_runtime.pipeline.ask(str(q["question"]), Principal(tenant_id="other"))
     assert answer.declined and answer.passages == []
+
+
+def test_follow_up_question_is_answered_in_context(demo_runtime) -> None:
+    from citewise.answer.rewrite import Turn
+
+    history = [
+        Turn(role="user", content="What is the most the company pays per night for a hotel?"),
+        Turn(role="assistant", content="It depends on the city [1]."),
+    ]
+    answer = demo_runtime.pipeline.ask("And in Nordhaven?", DEMO, history=history, use_llm=False)
+    assert answer.search_query.startswith("What is the most the company pays per night")
+    assert not answer.declined
+    assert any(c.source == "travel-and-expense-policy.docx" for c in answer.citations)
+    assert "190" in " ".join(c.passage for c in answer.citations)

@@ -62,3 +62,16 @@ def test_llm_declines_unanswerable_questions(llm_pipeline: QAPipeline) -> None:
     ]
     declined = [llm_pipeline.ask(q, DEMO).declined for q in questions]
     assert sum(declined) >= 2, declined
+
+
+def test_llm_rewrites_a_follow_up_into_a_standalone_query(llm_pipeline: QAPipeline) -> None:
+    from citewise.answer.rewrite import QueryRewriter, Turn
+
+    rewriter = QueryRewriter(llm_pipeline.chat_tiers["local"])
+    history = [
+        Turn(role="user", content="What is the name of the new VPN client?"),
+        Turn(role="assistant", content="The new client is Kestrel SecureLink [1]."),
+    ]
+    query, method = rewriter.rewrite("When do we have to switch to it?", history)
+    assert method in {"llm", "rule"}
+    assert "vpn" in query.lower() or "securelink" in query.lower()

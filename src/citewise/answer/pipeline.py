@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 
 from citewise.answer.citations import cited_numbers, locate_quote, with_marks
 from citewise.answer.extractive import compose_extractive, rank_sentences
 from citewise.answer.prompt import NOT_FOUND, build_messages
+from citewise.answer.rewrite import QueryRewriter, Turn
 from citewise.answer.sentences import split_sentences
 from citewise.answer.support import SupportScorer
 from citewise.answer.tiers import ChatTier
@@ -49,12 +52,21 @@ class QAPipeline:
         self.chat_tiers = chat_tiers
         self.scorer = SupportScorer(embedder)
 
-    def ask(self, question: str, principal: Principal, *, use_llm: bool = True) -> Answer:
+    def ask(
+        self,
+        question: str,
+        principal: Principal,
+        *,
+        history: Sequence[Turn] = (),
+        use_llm: bool = True,
+    ) -> Answer:
         """Answer `question` for `principal`, or decline when the documents lack support.
 
         Args:
             question: The employee's question.
             principal: Who asks (tenant, user, groups); scopes every lookup.
+            history: Earlier turns of the conversation; a follow-up question is
+                rewritten into a standalone query first.
             use_llm: Whether generating tiers may be used (else extractive only).
 
         Returns:
@@ -69,15 +81,18 @@ class QAPipeline:
         if len(question) > MAX_QUESTION_CHARS:
             raise AnswerError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         timer = StageTimer()
-        hits = self.retriever.search(question, principal, top_k=self.settings.max_passages)
+        rewriter = QueryRewriter(self._first_chat() if use_llm else None)
+        query, _method = rewriter.rewrite(question, history)
+        timer.lap("rewrite")
+        hits = self.retriever.search(query, principal, top_k=self.settings.max_passages)
         timer.lap("retrieve")
         passages = [_citation(hit, number) for number, hit in enumerate(hits, start=1)]
-        ranked = rank_sentences(question, passages, self.embedder)
+        ranked = rank_sentences(query, passages, self.embedder)
         timer.lap("rank")
         best = ranked[0].relevance if ranked else 0.0
         if best < self.settings.min_relevance:
             log.info("answer_declined", reason="low_relevance", best=best)
-            return self._declined(question, passages, "gate", timer)
+            return self._declined((question, query), passages, "gate", timer)
 
         degraded = False
         usage: dict[str, int] = {}
@@ -89,7 +104,9 @@ class QAPipeline:
                     min_relevance=self.settings.min_relevance,
                 )
                 timer.lap("extractive")
-                return self._answer(question, sentences, passages, tier.name, degraded, timer)
+                return self._answer(
+                    (question, query), sentences, passages, tier.name, degraded, timer
+                )
             chat = self.chat_tiers.get(tier.name)
             if not use_llm:
                 continue
@@ -109,16 +126,25 @@ class QAPipeline:
             usage = generation.usage
             if generation.text.strip().rstrip(".").upper() == NOT_FOUND:
                 log.info("answer_declined", reason="model_not_found", tier=tier.name)
-                return self._declined(question, passages, tier.name, timer)
+                return self._declined((question, query), passages, tier.name, timer)
             sentences = self._verified(generation.text, passages)
             timer.lap("verify")
             if sentences:
-                answer = self._answer(question, sentences, passages, tier.name, degraded, timer)
+                answer = self._answer(
+                    (question, query), sentences, passages, tier.name, degraded, timer
+                )
                 answer.usage = usage
                 return answer
             log.warning("tier_unsupported", tier=tier.name, text=generation.text[:200])
             degraded = True
-        return self._declined(question, passages, "none", timer)
+        return self._declined((question, query), passages, "none", timer)
+
+    def _first_chat(self) -> ChatTier | None:
+        """The first configured generating tier that is available."""
+        for tier in self.settings.tiers:
+            if tier.name in self.chat_tiers:
+                return self.chat_tiers[tier.name]
+        return None
 
     def _verified(self, text: str, passages: list[Citation]) -> list[AnswerSentence]:
         """Keep generated sentences whose resolving citations support them.
@@ -156,7 +182,7 @@ class QAPipeline:
 
     def _answer(
         self,
-        question: str,
+        asked: tuple[str, str],
         sentences: list[AnswerSentence],
         passages: list[Citation],
         tier: str,
@@ -164,7 +190,7 @@ class QAPipeline:
         timer: StageTimer,
     ) -> Answer:
         if not sentences:
-            return self._declined(question, passages, tier, timer)
+            return self._declined(asked, passages, tier, timer)
         by_number = {p.number: p for p in passages}
         citations: dict[int, Citation] = {}
         for sentence in sentences:
@@ -174,7 +200,8 @@ class QAPipeline:
         timer.lap("cite")
         timings = {**timer.laps, "total": timer.total()}
         return Answer(
-            question=question,
+            question=asked[0],
+            search_query=asked[1],
             answer=" ".join(s.text for s in sentences),
             declined=False,
             sentences=sentences,
@@ -186,10 +213,11 @@ class QAPipeline:
         )
 
     def _declined(
-        self, question: str, passages: list[Citation], tier: str, timer: StageTimer
+        self, asked: tuple[str, str], passages: list[Citation], tier: str, timer: StageTimer
     ) -> Answer:
         return Answer(
-            question=question,
+            question=asked[0],
+            search_query=asked[1],
             answer=DECLINE_MESSAGE,
             declined=True,
             tier=tier,

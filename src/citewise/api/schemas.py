@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from citewise.answer.rewrite import Turn
+
 
 class AskRequest(BaseModel):
     """A question for one tenant's documents."""
@@ -11,6 +13,9 @@ class AskRequest(BaseModel):
     question: str = Field(..., min_length=1, max_length=2000)
     tenant: str = Field(..., min_length=1, max_length=63)
     groups: list[str] = Field(default_factory=list, max_length=64)
+    history: list[Turn] = Field(
+        default_factory=list, max_length=20, description="Earlier turns, oldest first."
+    )
     use_llm: bool = True
 
 

@@ -81,6 +81,9 @@ class Answer(BaseModel):
     """What Citewise returns for a question."""
 
     question: str
+    search_query: str = Field(
+        default="", description="The standalone query searched (the question, or its rewrite)."
+    )
     answer: str
     declined: bool
     sentences: list[AnswerSentence] = Field(default_factory=list)

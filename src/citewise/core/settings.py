@@ -68,6 +68,9 @@ class RetrievalSettings(BaseModel):
     prefetch_dense: int = 40
     prefetch_sparse: int = 40
     top_k: int = 6
+    fusion: Literal["rrf", "dbsf"] = Field(
+        default="rrf", description="Reciprocal rank fusion, or distribution-based score fusion."
+    )
     rrf_k: int = 60
 
 

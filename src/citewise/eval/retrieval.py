@@ -47,6 +47,7 @@ class RetrievalReport:
     documents: int
     chunks: int
     indexed_now: int = 0
+    settings: dict[str, object] = field(default_factory=dict)
     results: list[ModeResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:

@@ -69,4 +69,5 @@ class Retriever:
             limit=limit,
             prefetch_dense=max(self.settings.prefetch_dense, limit),
             prefetch_sparse=max(self.settings.prefetch_sparse, limit),
+            fusion=self.settings.fusion,
         )

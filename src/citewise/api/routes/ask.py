@@ -14,4 +14,4 @@ router = APIRouter(prefix="/v1", tags=["ask"])
 @router.post("/ask", response_model=Answer)
 def ask(body: AskRequest, pipeline: PipelineDep, principal: PrincipalDep) -> Answer:
     """Answer a question from the documents the caller may read, with citations."""
-    return pipeline.ask(body.question, principal, use_llm=body.use_llm)
+    return pipeline.ask(body.question, principal, history=body.history, use_llm=body.use_llm)
