@@ -77,6 +77,31 @@ def _running_api(settings: Settings) -> str | None:
     return url if response.status_code == 200 else None
 
 
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+class _ChunkProgress:
+    """Shows an ingestion's chunk counts as a progress bar (a `ProgressSink`)."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress = progress
+        self.task = progress.add_task(label, total=0)
+
+    def chunks_planned(self, count: int) -> None:
+        total = self.progress.tasks[self.task].total or 0
+        self.progress.update(self.task, total=total + count)
+
+    def chunks_done(self, count: int) -> None:
+        self.progress.advance(self.task, count)
+
+
 def _expand(paths: list[Path]) -> list[tuple[Path, Path | None]]:
     """Files to ingest, each with the root its document id is relative to."""
     files: list[tuple[Path, Path | None]] = []
@@ -126,24 +151,9 @@ def ingest(
 
     failures = 0
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with _progress() as progress:
             files_task = progress.add_task("files", total=len(files))
-            chunks_task = progress.add_task("chunks", total=0)
-
-            class _Sink:
-                def chunks_planned(self, count: int) -> None:
-                    total = progress.tasks[chunks_task].total or 0
-                    progress.update(chunks_task, total=total + count)
-
-                def chunks_done(self, count: int) -> None:
-                    progress.advance(chunks_task, count)
-
+            sink = _ChunkProgress(progress, "chunks")
             for path, root in files:
                 progress.update(files_task, description=f"files ({path.name})")
                 outcome = runtime.ingestor.ingest_file(
@@ -151,7 +161,7 @@ def ingest(
                     tenant_id=tenant,
                     doc_id=doc_id_for(path, root),
                     acl_groups=acl,
-                    progress=_Sink(),
+                    progress=sink,
                 )
                 progress.advance(files_task)
                 if outcome.status == "failed":
@@ -326,23 +336,9 @@ def eval_retrieval(
     except CitewiseError as exc:
         raise _fail(str(exc)) from exc
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("ingest chunks", total=0)
-
-            class _Sink:
-                def chunks_planned(self, count: int) -> None:
-                    progress.update(task, total=(progress.tasks[task].total or 0) + count)
-
-                def chunks_done(self, count: int) -> None:
-                    progress.advance(task, count)
-
-            chunks, indexed = ingest_corpus(runtime, dataset, tenant=namespace, progress=_Sink())
+        with _progress() as progress:
+            sink = _ChunkProgress(progress, "ingest chunks")
+            chunks, indexed = ingest_corpus(runtime, dataset, tenant=namespace, progress=sink)
             report = RetrievalReport(
                 dataset=dataset.name,
                 split=split,
