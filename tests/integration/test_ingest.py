@@ -110,3 +110,21 @@ def test_instructions_inside_a_document_are_only_quoted(runtime, tmp_path: Path)
     )
     assert "Bluefin" not in answer.model_dump_json()
     assert all(c.doc_id == "notice" for c in answer.passages)
+
+
+def test_text_documents_follow_the_file_path(runtime) -> None:
+    from citewise.core.errors import IngestError
+    from citewise.ingest.pipeline import TextDocument
+
+    docs = [
+        TextDocument(doc_id="a", title="Canteen", text="Lunch is served from noon until two."),
+        TextDocument(doc_id="b", title="Gym", text="The gym opens at six in the morning."),
+    ]
+    first = runtime.ingestor.ingest_texts(docs, tenant_id="t7")
+    assert [o.status for o in first] == ["indexed", "indexed"]
+    changed = [docs[0], TextDocument(doc_id="b", title="Gym", text="The gym now opens at seven.")]
+    second = runtime.ingestor.ingest_texts(changed, tenant_id="t7")
+    assert [(o.status, o.version) for o in second] == [("unchanged", 1), ("indexed", 2)]
+    assert runtime.store.count("t7") == first[0].chunks + second[1].chunks
+    with pytest.raises(IngestError, match="repeats a doc_id"):
+        runtime.ingestor.ingest_texts([docs[0], docs[0]], tenant_id="t7")

@@ -176,8 +176,13 @@ class Ingestor:
 
         Returns:
             One outcome per document, in order.
+
+        Raises:
+            IngestError: Two documents of the batch share a doc_id.
         """
         validate_tenant_id(tenant_id)
+        if len({d.doc_id for d in docs}) != len(docs):
+            raise IngestError("a batch of text documents repeats a doc_id")
         groups = sorted(set(acl_groups)) or [EVERYONE]
         planned: list[tuple[TextDocument, str, int]] = []
         outcomes: dict[str, FileOutcome] = {}
