@@ -74,7 +74,10 @@ class BM25Encoder:
 
     def encode_document(self, text: str) -> SparseVector:
         """Sparse vector of a passage: BM25 term-frequency weight per term."""
-        terms = tokenize(text)
+        return self.encode_terms(tokenize(text))
+
+    def encode_terms(self, terms: list[str]) -> SparseVector:
+        """Sparse vector of an already tokenized passage (see `tokenize`)."""
         norm = self.k1 * (1.0 - self.b + self.b * len(terms) / self.avg_len)
         weights: dict[int, float] = {}
         for term, tf in Counter(terms).items():
