@@ -16,6 +16,7 @@ from citewise.core.db import Database
 from citewise.core.llm_server import LocalLLMServer
 from citewise.core.models import Embedder
 from citewise.core.settings import Settings
+from citewise.ingest.parse import prepare_offline
 from citewise.ingest.pipeline import Ingestor
 from citewise.retrieval.search import Retriever
 from citewise.retrieval.store import build_store
@@ -52,6 +53,7 @@ class Runtime:
         Returns:
             A runtime whose `close()` must be called.
         """
+        prepare_offline()  # before anything imports unstructured
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         db.create_schema()
@@ -94,6 +96,11 @@ class Runtime:
             llm_server=server,
             chat_tiers=tiers,
         )
+
+    def warm_up(self) -> None:
+        """Load the embedder and the parser's language model now, not on the first request."""
+        self.embedder.warm_up()
+        prepare_offline(warm=True)
 
     def close(self) -> None:
         """Stop the LLM server, flush the index and release the database."""

@@ -27,7 +27,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
-        app.state.runtime.embedder.warm_up()
+        app.state.runtime.warm_up()
         try:
             yield
         finally:
