@@ -547,3 +547,9 @@ def test_spacy_alias_refuses_a_modified_pipeline(tmp_path: Path) -> None:
     tagger.write_bytes(tagger.read_bytes()[:-1] + b"\x00")
     with pytest.raises(RuntimeError, match="tagger/model"):
         en_core_web_sm.verify(copy)
+
+
+def test_unmapped_pdf_glyphs_are_removed() -> None:
+    from citewise.ingest.parse import _clean_text
+
+    assert _clean_text("(cid:127) Passwords must be long.\n(cid:3)") == "Passwords must be long."

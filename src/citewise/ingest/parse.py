@@ -483,7 +483,11 @@ def _convert(raw: Iterable[Any], *, with_pages: bool) -> list[Element]:
     return out
 
 
+_PDF_GLYPH = re.compile(r"\(cid:\d+\)")  # pdfminer's name for a glyph with no Unicode mapping
+
+
 def _clean_text(text: str) -> str:
+    text = _PDF_GLYPH.sub(" ", text)
     lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n")]
     return "\n".join(line for line in lines if line).strip()
 
