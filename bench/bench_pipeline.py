@@ -15,32 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from bench_store import hardware, percentile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "kestrel"
-
-
-def hardware() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {mem:.1f} GiB RAM, {platform.python_version()}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -111,11 +97,11 @@ def main() -> None:
         print(
             f"hybrid retrieval (embed query + Qdrant Edge), {n} queries over {chunks} chunks: "
             f"p50 {statistics.median(retrieve_ms):.1f} ms, "
-            f"p99 {percentile(retrieve_ms, 0.99):.1f} ms"
+            f"p99 {percentile(retrieve_ms, 99):.1f} ms"
         )
         print(
             f"full answer, extractive tier, {n} questions: "
-            f"p50 {statistics.median(answer_ms):.1f} ms, p99 {percentile(answer_ms, 0.99):.1f} ms"
+            f"p50 {statistics.median(answer_ms):.1f} ms, p99 {percentile(answer_ms, 99):.1f} ms"
         )
         runtime.close()
 

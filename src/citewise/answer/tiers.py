@@ -10,15 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import httpx
-import structlog
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from citewise.core.errors import ConfigError
 from citewise.core.settings import LLMTier
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass

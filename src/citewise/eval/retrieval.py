@@ -8,16 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import structlog
-
 from citewise.core.tenancy import Principal
 from citewise.eval.beir import BeirDataset
 from citewise.eval.metrics import evaluate
 from citewise.ingest.pipeline import ProgressSink, TextDocument
 from citewise.retrieval.search import SearchMode
 from citewise.runtime import Runtime
-
-log = structlog.get_logger(__name__)
 
 MODES: tuple[SearchMode, ...] = ("bm25", "dense", "hybrid")
 INGEST_BATCH = 128

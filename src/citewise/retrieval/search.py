@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import structlog
-
 from citewise.core.models import Embedder
 from citewise.core.schemas import ScoredChunk
 from citewise.core.settings import RetrievalSettings
 from citewise.core.tenancy import Principal
 from citewise.retrieval.sparse import BM25Encoder
 from citewise.retrieval.store.base import VectorStore
-
-log = structlog.get_logger(__name__)
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 
