@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from citewise.answer.rewrite import Turn
+from citewise.answer.tiers import TierStatus
 
 
 class AskRequest(BaseModel):
@@ -24,3 +25,9 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class LLMStatus(BaseModel):
+    """The answering tiers in order, with their circuit breakers."""
+
+    tiers: list[TierStatus]

@@ -77,6 +77,19 @@ class AnswerSentence(BaseModel):
     support: float
 
 
+class TierAttempt(BaseModel):
+    """One tier's turn at answering: what came of it and how long it took."""
+
+    tier: str
+    outcome: Literal["answered", "declined", "failed", "skipped"]
+    reason: str = Field(
+        default="",
+        description="Why it did not answer: breaker_open, unavailable, timeout, connection, "
+        "http_<status>, malformed, empty, invalid_citations, unsupported, error.",
+    )
+    ms: float = 0.0
+
+
 class Answer(BaseModel):
     """What Citewise returns for a question."""
 
@@ -96,4 +109,8 @@ class Answer(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, int] = Field(
         default_factory=dict, description="LLM tokens used (prompt_tokens, completion_tokens)."
+    )
+    attempts: list[TierAttempt] = Field(
+        default_factory=list,
+        description="Each tier tried, in order, and what came of it.",
     )

@@ -21,3 +21,7 @@ class StageTimer:
     def total(self) -> float:
         """Milliseconds since the timer started."""
         return round((time.perf_counter() - self._start) * 1000, 1)
+
+    def since_start(self, instant: float) -> float:
+        """Milliseconds from the timer's start to `instant` (a ``time.perf_counter()`` value)."""
+        return round((instant - self._start) * 1000, 1)
