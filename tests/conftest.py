@@ -54,3 +54,41 @@ def demo_runtime(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator
     runtime.store.optimize("demo")
     yield runtime
     runtime.close()
+
+
+# --- metadata database backends: SQLite always, PostgreSQL when a server is given -------------
+
+POSTGRES_URL_ENV = "CITEWISE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty metadata database URL: SQLite in tmp_path, or a new PostgreSQL database.
+
+    PostgreSQL comes from ``CITEWISE_TEST_POSTGRES_URL`` (``.ci/run`` starts a cluster and
+    sets it). Without it the PostgreSQL variant is skipped locally and fails under CI.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'citewise.db'}"
+        return
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_URL_ENV} is not set; .ci/run must start PostgreSQL")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV} (bash scripts/pg_test_cluster.sh)")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"cw_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

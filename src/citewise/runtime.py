@@ -16,8 +16,14 @@ from citewise.core.db import Database
 from citewise.core.llm_server import LocalLLMServer
 from citewise.core.models import Embedder
 from citewise.core.settings import Settings
+from citewise.ingest.filestore import LocalFileStore
+from citewise.ingest.jobs import JobRunner
 from citewise.ingest.parse import prepare_offline
 from citewise.ingest.pipeline import Ingestor
+from citewise.ingest.queue import JobQueue
+from citewise.ingest.service import IngestService
+from citewise.ingest.worker import WorkerPool
+from citewise.retrieval.rerank import build_reranker
 from citewise.retrieval.search import Retriever
 from citewise.retrieval.store import build_store
 from citewise.retrieval.store.base import VectorStore
@@ -36,8 +42,13 @@ class Runtime:
     retriever: Retriever
     ingestor: Ingestor
     pipeline: QAPipeline
+    files: LocalFileStore
+    queue: JobQueue
+    jobs: JobRunner
+    service: IngestService
     llm_server: LocalLLMServer | None = None
     chat_tiers: dict[str, ChatTier] = field(default_factory=dict)
+    workers: WorkerPool | None = None
 
     @classmethod
     def open(
@@ -56,11 +67,26 @@ class Runtime:
         prepare_offline()  # before anything imports unstructured
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
-        db.create_schema()
+        db.migrate()
         embedder = embedder or Embedder(settings.embedding)
         store = build_store(settings)
-        retriever = Retriever(settings.retrieval, embedder=embedder, store=store)
+        files = LocalFileStore(settings.data_dir / "files")
+        files.clean_temporary()
+        queue = JobQueue(settings.queue, settings.data_dir)
+        retriever = Retriever(
+            settings.retrieval,
+            embedder=embedder,
+            store=store,
+            reranker=build_reranker(settings.retrieval.rerank, settings.models_dir),
+        )
         ingestor = Ingestor(settings=settings, embedder=embedder, store=store, db=db)
+        jobs = JobRunner(
+            db=db, files=files, ingestor=ingestor, store=store, settings=settings.queue
+        )
+        service = IngestService(
+            settings=settings, db=db, files=files, store=store, enqueue=queue.enqueue
+        )
+        service.clean_stale_uploads()
         server: LocalLLMServer | None = None
         tiers: dict[str, ChatTier] = {}
         try:
@@ -79,6 +105,7 @@ class Runtime:
             if server is not None:
                 server.stop()
             store.close()
+            queue.close()
             db.dispose()
             raise
         pipeline = QAPipeline(
@@ -93,6 +120,10 @@ class Runtime:
             retriever=retriever,
             ingestor=ingestor,
             pipeline=pipeline,
+            files=files,
+            queue=queue,
+            jobs=jobs,
+            service=service,
             llm_server=server,
             chat_tiers=tiers,
         )
@@ -100,11 +131,39 @@ class Runtime:
     def warm_up(self) -> None:
         """Load the embedder and the parser's language model now, not on the first request."""
         self.embedder.warm_up()
+        if self.retriever.reranker is not None:
+            self.retriever.reranker.warm_up()
         prepare_offline(warm=True)
 
+    def start_workers(self, threads: int) -> WorkerPool:
+        """Consume the job queue on ``threads`` threads of this process (until `close`).
+
+        With the embedded index this process is the only possible worker, so every
+        unfinished job (its worker died with the process) is resumed at once; with
+        a server index other workers may be alive, so only jobs whose lease ran
+        out are.
+        """
+        if self.workers is None:
+            self.workers = WorkerPool(
+                self.queue,
+                self.jobs,
+                threads=threads,
+                exclusive=self.settings.index.backend == "edge",
+            )
+            self.workers.start()
+        return self.workers
+
+    def stop_workers(self) -> None:
+        """Stop consuming; a running job is handed back after its current file."""
+        if self.workers is not None:
+            self.workers.stop()
+            self.workers = None
+
     def close(self) -> None:
-        """Stop the LLM server, flush the index and release the database."""
+        """Stop workers and the LLM server, flush the index and release the database."""
+        self.stop_workers()
         if self.llm_server is not None:
             self.llm_server.stop()
         self.store.close()
+        self.queue.close()
         self.db.dispose()

@@ -520,6 +520,16 @@ class TestVectorStoreContract:
         assert {h.chunk.version for h in hits} == {2}
         assert store.count("acme") == 7  # other documents untouched
 
+    def test_document_counts(self, store: VectorStore, corpus: Corpus) -> None:
+        assert store.document_counts("acme") == {}  # no namespace yet
+        fill(store, corpus)
+        fill(store, make_corpus("acme", {"d1": (2, ["*"])}, version=2, seed=11))
+        fill(store, make_corpus("other", {"d9": (4, ["*"])}, seed=5), tenant_id="other")
+        assert store.document_counts("acme") == {"d1": {1: 3, 2: 2}, "d2": {1: 2}, "d3": {1: 3}}
+        store.delete_document("acme", "d1", except_version=2)
+        assert store.document_counts("acme")["d1"] == {2: 2}
+        assert store.document_counts("other") == {"d9": {1: 4}}
+
     def test_missing_namespace(self, store: VectorStore, corpus: Corpus) -> None:
         assert store.count("ghost") == 0
         assert store.dense_query("ghost", dense=corpus.dense[0], acl_groups=EVERYONE, limit=3) == []

@@ -62,7 +62,7 @@ def test_bad_files_fail_clearly_and_the_batch_goes_on(runtime, tmp_path: Path) -
     ]
     codes = [o.error_code for o in outcomes]
     # corrupt.docx is random bytes: its content matches no format, so it is refused as such.
-    assert codes == ["parse_error", "unsupported_file", "empty_document", None, "unsupported_file"]
+    assert codes == ["corrupt_file", "executable_file", "empty_document", None, "unsupported_file"]
     assert all(o.error and o.source in o.error for o in outcomes if o.status == "failed")
     assert outcomes[3].status == "indexed"
     assert runtime.store.count("t2") == outcomes[3].chunks

@@ -18,8 +18,11 @@ import pytest
 
 from citewise.core.errors import (
     ConfigError,
+    CorruptFileError,
     EmptyDocumentError,
+    ExecutableFileError,
     FileTooLargeError,
+    OCRUnavailableError,
     ParseError,
     UnsupportedFileError,
 )
@@ -208,7 +211,7 @@ def test_supported_extensions() -> None:
     assert {".pdf", ".docx", ".pptx", ".xlsx", ".html", ".htm", ".md", ".markdown"} < (
         SUPPORTED_EXTENSIONS
     )
-    assert {".txt", ".eml", ".csv"} < SUPPORTED_EXTENSIONS
+    assert {".txt", ".eml", ".csv", ".png", ".jpg", ".jpeg", ".tif", ".tiff"} < SUPPORTED_EXTENSIONS
 
 
 def test_pdf_title_text_and_pages(tmp_path: Path) -> None:
@@ -371,40 +374,46 @@ def test_title_falls_back_to_display_stem(tmp_path: Path) -> None:
 
 
 def test_unsupported_extension(tmp_path: Path) -> None:
-    path = tmp_path / "setup.exe"
-    path.write_bytes(executable_bytes())
-    with pytest.raises(UnsupportedFileError, match=r"'setup.exe'.*\.exe are not supported"):
+    path = tmp_path / "deploy.py"
+    path.write_text("print('text, but not a document format Citewise reads')\n")
+    with pytest.raises(UnsupportedFileError, match=r"'deploy.py'.*\.py are not supported") as info:
         parse_file(path, max_bytes=MAX)
+    assert info.value.code == "unsupported_file"
 
 
-def test_executable_renamed_pdf_is_refused_by_content(tmp_path: Path) -> None:
-    path = tmp_path / "invoice.pdf"
+@pytest.mark.parametrize("name", ["setup.exe", "invoice.pdf", "notes.txt", "photo.png"])
+def test_executable_is_refused_whatever_its_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
     path.write_bytes(executable_bytes())
-    with pytest.raises(UnsupportedFileError, match=r"'invoice.pdf'.*PDF.*content") as info:
+    with pytest.raises(ExecutableFileError, match=rf"'{name}' is a Windows program") as info:
         parse_file(path, max_bytes=MAX)
+    assert info.value.code == "executable_file"
     assert str(tmp_path) not in str(info.value)
 
 
 def test_binary_renamed_txt_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
-    path.write_bytes(executable_bytes())
-    with pytest.raises(UnsupportedFileError, match="plain-text"):
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(UnsupportedFileError, match="extension of a plain-text file"):
         parse_file(path, max_bytes=MAX)
 
 
-def test_docx_with_pdf_content_is_refused(tmp_path: Path) -> None:
+def test_pdf_named_docx_is_read_as_a_pdf(tmp_path: Path) -> None:
     path = tmp_path / "report.docx"
     path.write_bytes(write_pdf(tmp_path / "r.pdf").read_bytes())
-    with pytest.raises(UnsupportedFileError, match="Word document"):
-        parse_file(path, max_bytes=MAX)
+    doc = parse_file(path, max_bytes=MAX)
+    assert doc.title == "Kestrel Leave Policy" and doc.elements[0].page == 1
 
 
 def test_truncated_pdf_is_a_parse_error(tmp_path: Path) -> None:
     whole = write_pdf(tmp_path / "whole.pdf").read_bytes()
     path = tmp_path / "broken.pdf"
     path.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(ParseError, match=r"'broken.pdf' could not be parsed as a PDF") as info:
+    with pytest.raises(
+        CorruptFileError, match=r"'broken.pdf' could not be parsed as a PDF"
+    ) as info:
         parse_file(path, max_bytes=MAX)
+    assert info.value.code == "corrupt_file"
     assert "Traceback" not in str(info.value) and str(tmp_path) not in str(info.value)
 
 
@@ -436,11 +445,11 @@ def test_empty_and_whitespace_files(tmp_path: Path) -> None:
             parse_file(path, max_bytes=MAX)
 
 
-def test_pdf_without_text_suggests_ocr(tmp_path: Path) -> None:
+def test_pdf_without_text_suggests_ocr_under_fast(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     path.write_bytes(make_pdf([[]]))
-    with pytest.raises(EmptyDocumentError, match="ocr_only"):
-        parse_file(path, max_bytes=MAX)
+    with pytest.raises(EmptyDocumentError, match="pdf_strategy to auto"):
+        parse_file(path, max_bytes=MAX, pdf_strategy="fast")
 
 
 def test_too_large_is_refused_before_parsing(tmp_path: Path) -> None:
@@ -460,11 +469,14 @@ def test_hi_res_strategy_is_a_config_error(tmp_path: Path) -> None:
         parse_file(write_pdf(tmp_path / "a.pdf"), max_bytes=MAX, pdf_strategy="hi_res")
 
 
-def test_ocr_without_tesseract_is_a_config_error(tmp_path: Path) -> None:
-    if all(shutil.which(program) for program in ("tesseract", "pdfinfo", "pdftoppm")):
-        pytest.skip("OCR programs are installed here")
-    with pytest.raises(ConfigError, match="tesseract-ocr and poppler-utils"):
+def test_ocr_only_without_ocr_programs_fails_the_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no tesseract, no poppler
+    with pytest.raises(OCRUnavailableError, match="OCR needs tesseract-ocr; install it") as info:
         parse_file(write_pdf(tmp_path / "a.pdf"), max_bytes=MAX, pdf_strategy="ocr_only")
+    assert info.value.code == "ocr_unavailable"
+    assert "tesseract, pdfinfo, pdftoppm" in str(info.value)
 
 
 # --- offline ---------------------------------------------------------------------------------

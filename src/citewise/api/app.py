@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from citewise import __version__
 from citewise.api.errors import install_error_handlers
-from citewise.api.routes import ask, health
+from citewise.api.limits import BodyLimitMiddleware
+from citewise.api.routes import ask, documents, health, jobs
 from citewise.core.settings import Settings
 from citewise.runtime import Runtime
 
@@ -21,6 +22,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         settings: Process settings.
         runtime: An already open runtime (tests); otherwise the lifespan opens one
             (loading index and models once) and closes it on shutdown.
+
+    With ``queue.api_workers`` > 0 the lifespan also starts that many ingestion
+    worker threads (the embedded default: Qdrant Edge is single-process, so the
+    process that owns the index ingests) and stops them on shutdown.
     """
 
     @asynccontextmanager
@@ -28,9 +33,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
         app.state.runtime.warm_up()
+        if settings.queue.api_workers > 0:
+            app.state.runtime.start_workers(settings.queue.api_workers)
         try:
             yield
         finally:
+            app.state.runtime.stop_workers()
             if owned:
                 app.state.runtime.close()
 
@@ -41,6 +49,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=int(settings.ingest.max_request_mb * 1024 * 1024)
+    )
     app.include_router(health.router)
     app.include_router(ask.router)
+    app.include_router(documents.router)
+    app.include_router(jobs.router)
     return app

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from citewise.answer.pipeline import QAPipeline
 from citewise.api.schemas import AskRequest
 from citewise.core.tenancy import Principal
+from citewise.ingest.service import IngestService
 from citewise.runtime import Runtime
 
 
@@ -36,3 +37,34 @@ def get_principal(body: AskRequest) -> Principal:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PipelineDep = Annotated[QAPipeline, Depends(get_pipeline)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_service(runtime: Annotated[Runtime, Depends(get_runtime)]) -> IngestService:
+    """The ingestion service."""
+    return runtime.service
+
+
+def get_tenant_principal(tenant: str) -> Principal:
+    """The principal of an admin request on ``/v1/tenants/{tenant}/...``.
+
+    Development identity: the tenant in the path. The gateway issue replaces this
+    with API keys and OIDC tokens (and checks the admin role); the service below
+    already scopes every query by the principal's tenant.
+    """
+    return Principal(tenant_id=tenant, user_id="anonymous")
+
+
+def get_job_principal(
+    job_id: str, service: Annotated[IngestService, Depends(get_service)]
+) -> Principal:
+    """The principal of a request on ``/v1/jobs/{job_id}``.
+
+    Development identity: the job's own tenant (404 for an unknown job). With real
+    credentials the principal's tenant must own the job, which the service checks.
+    """
+    return Principal(tenant_id=service.job_tenant(job_id), user_id="anonymous")
+
+
+ServiceDep = Annotated[IngestService, Depends(get_service)]
+TenantPrincipalDep = Annotated[Principal, Depends(get_tenant_principal)]
+JobPrincipalDep = Annotated[Principal, Depends(get_job_principal)]

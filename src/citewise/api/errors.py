@@ -8,16 +8,22 @@ from fastapi.responses import JSONResponse
 from citewise.core.errors import (
     AnswerError,
     CitewiseError,
+    ConflictError,
     FileTooLargeError,
     IndexLockedError,
     IngestError,
     LLMUnavailableError,
+    NotFoundError,
     TenantError,
     UnsupportedFileError,
+    UploadTooLargeError,
 )
 
 STATUS_BY_ERROR: list[tuple[type[CitewiseError], int]] = [
     (FileTooLargeError, 413),
+    (UploadTooLargeError, 413),
+    (NotFoundError, 404),
+    (ConflictError, 409),
     (UnsupportedFileError, 415),
     (IngestError, 422),
     (TenantError, 400),

@@ -5,15 +5,29 @@ CitewiseError
 ├── ModelError               a model could not be loaded or verified
 ├── IngestError              a file could not be ingested
 │   ├── UnsupportedFileError   unknown or disallowed file type
+│   │   └── ExecutableFileError  a program or script
 │   ├── FileTooLargeError      over the configured size limit
-│   ├── ParseError             the parser failed (corrupt file)
-│   └── EmptyDocumentError     parsed, but no text to index
+│   ├── ParseError             the parser failed
+│   │   ├── CorruptFileError     damaged or truncated file
+│   │   └── EncryptedPDFError    PDF that needs a password
+│   ├── EmptyDocumentError     parsed, but no text to index
+│   ├── OCRUnavailableError    needs OCR, tesseract-ocr is not installed
+│   ├── UnsafeFilenameError    no safe file name remains after cleaning
+│   ├── StoredFileMissingError the stored copy of the file is gone
+│   ├── DuplicateInBatchError  same content earlier in the same upload
+│   └── ArchiveError           a ZIP archive refused (disabled, damaged)
+│       ├── ArchiveLimitError    too many members or nested too deep
+│       │   └── ZipBombError       over the size or compression-ratio limit
+│       └── UnsafeArchiveMemberError  member path escapes (zip slip), or a link
 ├── VectorIndexError         the vector index failed or is locked
 │   └── IndexLockedError       another process owns the embedded index
 ├── RetrievalError           a query could not be served
 ├── AnswerError              no answer could be produced
 │   └── LLMUnavailableError    every generating tier failed
-└── TenantError              an invalid tenant or principal
+├── TenantError              an invalid tenant or principal
+├── NotFoundError            no such document or job (for this tenant)
+├── ConflictError            the request contradicts the current state (retry a running job)
+└── UploadTooLargeError      an upload request over ``ingest.max_request_mb``
 """
 
 from __future__ import annotations
@@ -67,6 +81,66 @@ class EmptyDocumentError(IngestError):
     code = "empty_document"
 
 
+class ExecutableFileError(UnsupportedFileError):
+    """The file is a program or script (ELF, PE, Mach-O, ``#!``), whatever its name."""
+
+    code = "executable_file"
+
+
+class CorruptFileError(ParseError):
+    """The file is damaged or truncated."""
+
+    code = "corrupt_file"
+
+
+class EncryptedPDFError(ParseError):
+    """The PDF is encrypted and cannot be opened without a password."""
+
+    code = "encrypted_pdf"
+
+
+class OCRUnavailableError(IngestError):
+    """The file needs OCR and the tesseract-ocr (or poppler-utils) programs are missing."""
+
+    code = "ocr_unavailable"
+
+
+class UnsafeFilenameError(IngestError):
+    """Nothing safe remains of a file name after cleaning it."""
+
+    code = "unsafe_filename"
+
+
+class DuplicateInBatchError(IngestError):
+    """The same content came earlier in the same upload; it is ingested once."""
+
+    code = "duplicate_in_batch"
+
+
+class ArchiveError(IngestError):
+    """A ZIP archive was refused: expansion disabled, or the archive is damaged or encrypted."""
+
+    code = "archive_refused"
+
+
+class ArchiveLimitError(ArchiveError):
+    """A ZIP archive has too many members or is nested too deep."""
+
+    code = "archive_limit"
+
+
+class ZipBombError(ArchiveLimitError):
+    """A ZIP archive expands past the size or compression-ratio limit."""
+
+    code = "zip_bomb"
+
+
+class UnsafeArchiveMemberError(ArchiveError):
+    """An archive member's path leaves the archive (zip slip), or it is a link or device."""
+
+    code = "unsafe_archive_member"
+
+
 class VectorIndexError(CitewiseError):
     """The vector index failed."""
 
@@ -101,3 +175,27 @@ class TenantError(CitewiseError):
     """A tenant id or principal is invalid."""
 
     code = "tenant_error"
+
+
+class NotFoundError(CitewiseError):
+    """No such document or job for this tenant."""
+
+    code = "not_found"
+
+
+class ConflictError(CitewiseError):
+    """The request contradicts the current state (a job that cannot be retried, ...)."""
+
+    code = "conflict"
+
+
+class UploadTooLargeError(CitewiseError):
+    """An upload request is larger than ``ingest.max_request_mb``."""
+
+    code = "upload_too_large"
+
+
+class StoredFileMissingError(IngestError):
+    """The stored copy of a document's file is gone, so it cannot be (re-)ingested."""
+
+    code = "stored_file_missing"

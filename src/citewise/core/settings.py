@@ -59,7 +59,62 @@ class IngestSettings(BaseModel):
     """Limits and parsing options for ingestion."""
 
     max_file_mb: float = 50.0
-    pdf_strategy: Literal["fast", "ocr_only", "auto"] = "fast"
+    pdf_strategy: Literal["fast", "ocr_only", "auto"] = Field(
+        "auto",
+        description="'auto': text layer, and OCR (tesseract) for pages without one; "
+        "'fast': text layer only; 'ocr_only': OCR every page.",
+    )
+    zip_expand: bool = Field(True, description="Expand uploaded ZIP archives; False refuses them.")
+    zip_max_members: int = Field(1000, ge=1, description="Most files (and folders) in one archive.")
+    zip_max_total_mb: float = Field(
+        500.0, gt=0, description="Most MB one uploaded archive expands to, nested ones included."
+    )
+    zip_max_ratio: float = Field(
+        100.0,
+        gt=1,
+        description="Highest expanded/compressed ratio (archive, or member over 1 MiB).",
+    )
+    zip_max_depth: int = Field(
+        2, ge=1, description="Archive nesting: 1 = no archive inside an archive is expanded."
+    )
+    max_request_mb: float = Field(
+        512.0, gt=0, description="Largest upload request (all files together); larger gets 413."
+    )
+    max_files_per_request: int = Field(1000, ge=1, description="Most files in one upload.")
+
+
+class RerankSettings(BaseModel):
+    """Second-stage reranking of the fused candidates.
+
+    ``cross-encoder`` loads a sentence-transformers ``CrossEncoder`` by Hugging Face
+    id, local path, or ``trained:NAME`` (a model trained by ``citewise reranker
+    train`` under ``data_dir/models/rerankers/NAME``); ``llm`` asks an
+    OpenAI-compatible endpoint for yes/no log-probabilities.
+    """
+
+    backend: Literal["none", "cross-encoder", "llm"] = "none"
+    model: str = Field("trained:default", description="Cross-encoder id, path or trained:NAME.")
+    depth: int = Field(30, ge=1, le=200, description="Fused candidates passed to the reranker.")
+    max_length: int | None = Field(
+        None, ge=32, le=512, description="Tokens per (query, passage) pair (default: the model's)."
+    )
+    batch_size: int = 32
+    quantize: bool = Field(
+        False,
+        description="int8 dynamic quantization of Linear layers on CPU: faster, but it blurred "
+        "the fine-tuned MiniLM's scores (docs/evaluation.md).",
+    )
+    blend: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the reranker's z-score against the first stage's "
+        "(1 = rerank only; 0.5 weighs both equally, see docs/evaluation.md).",
+    )
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL for llm.")
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = 30.0
 
 
 class RetrievalSettings(BaseModel):
@@ -74,6 +129,7 @@ class RetrievalSettings(BaseModel):
         "docs/evaluation.md) or reciprocal rank fusion.",
     )
     rrf_k: int = 60
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
 
 
 class LLMTier(BaseModel):
@@ -89,7 +145,25 @@ class LLMTier(BaseModel):
     base_url: str | None = None
     model: str | None = None
     api_key: SecretStr | None = None
-    timeout_s: float = 60.0
+    timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait for a byte from the endpoint (connect, first token, or "
+        "between tokens); a timed-out request is not retried, the next tier answers.",
+    )
+    attempts: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Attempts on transient errors (refused or reset connection, 429, 5xx), "
+        "with jittered backoff; other errors and timeouts are not retried.",
+    )
+    breaker_failures: int = Field(
+        3, ge=1, description="Consecutive failures that open this tier's circuit breaker."
+    )
+    breaker_reset_s: float = Field(
+        30.0, gt=0, description="Seconds an open breaker waits before one half-open probe."
+    )
     max_tokens: int = 220
     temperature: float = 0.0
 
@@ -132,6 +206,33 @@ class AnswerSettings(BaseModel):
     extractive_sentences: int = 3
 
 
+class QueueSettings(BaseModel):
+    """The persistent job queue (Huey) and its workers.
+
+    Without ``redis_url`` the queue is a SQLite file under ``data_dir`` (one machine);
+    with it, Redis, so that `citewise worker` processes on several machines share it
+    (with ``index.backend=server``: Qdrant Edge is single-process).
+    """
+
+    redis_url: str | None = Field(None, description="redis://host:6379/0 for a shared queue.")
+    name: str = Field("citewise", description="Queue name (Redis key prefix).")
+    api_workers: int = Field(
+        1, ge=0, description="Worker threads inside the API process (0: `citewise worker` only)."
+    )
+    worker_threads: int = Field(1, ge=1, description="Worker threads of `citewise worker`.")
+    max_attempts: int = Field(
+        5, ge=1, description="Attempts of a job (transient errors, crashes) before it is dead."
+    )
+    retry_delay_s: float = Field(2.0, ge=0, description="Delay before the first retry.")
+    retry_backoff: float = Field(2.0, ge=1, description="Factor of each further retry's delay.")
+    lease_s: float = Field(
+        60.0, gt=1, description="A running job whose worker is silent this long is resumed."
+    )
+    poll_interval_s: float = Field(
+        0.5, gt=0, description="Longest wait between polls of an idle SQLite queue."
+    )
+
+
 class APISettings(BaseModel):
     """HTTP service."""
 
@@ -170,6 +271,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     api: APISettings = Field(default_factory=APISettings)
     ui: UISettings = Field(default_factory=UISettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,8 +1,10 @@
 """Parse an uploaded file into typed text elements with unstructured, fully offline.
 
-`parse_file` checks the declared extension and size, sniffs the content with
-unstructured's file-type detection (so a renamed executable is refused), runs the
-matching unstructured partitioner and returns a `ParsedDocument` of `Element` records.
+`parse_file` checks the size, decides the type from the content (`citewise.ingest.sniff`:
+programs are refused whatever their name, a ``.txt`` holding a PDF is read as a PDF),
+checks PDFs for encryption and damage, runs the matching unstructured partitioner (or
+OCR) and returns a `ParsedDocument` of `Element` records. Every refusal is an
+`IngestError` subclass whose ``code`` the document record shows.
 
 Offline operation. unstructured pings a telemetry server on import and per call unless
 ``DO_NOT_TRACK``/``SCARF_NO_ANALYTICS`` are set, and downloads spaCy's ``en_core_web_sm``
@@ -13,9 +15,11 @@ Entry points call it before anything imports unstructured; `parse_file` also cal
 and this module imports unstructured only inside functions.
 
 Format notes:
-    * PDF: ``page`` is the page number; strategies ``fast`` (text layer), ``ocr_only``
-      (needs the tesseract-ocr and poppler-utils programs) and ``auto``; ``hi_res`` needs
-      hub models and is refused.
+    * PDF: ``page`` is the page number; strategies ``auto`` (text layer, and OCR of the
+      pages without one), ``fast`` (text layer only) and ``ocr_only`` (OCR of every page);
+      OCR needs the tesseract-ocr and poppler-utils programs; ``hi_res`` needs hub models
+      and is refused.
+    * PNG, JPEG, TIFF: read by OCR (tesseract-ocr); ``page`` is the frame number.
     * PPTX: ``page`` is the slide number. DOCX: ``page`` only where Word saved page breaks.
     * XLSX: each sheet starts with a synthetic ``Title`` element holding the sheet name
       (depth 0), so the chunker files the sheet's tables under that section; ``page`` is None.
@@ -33,7 +37,6 @@ import email.policy
 import importlib.metadata
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -48,56 +51,32 @@ import structlog
 
 from citewise.core.errors import (
     ConfigError,
+    CorruptFileError,
     EmptyDocumentError,
+    EncryptedPDFError,
     FileTooLargeError,
+    IngestError,
     ModelError,
     ParseError,
-    UnsupportedFileError,
 )
+from citewise.ingest import ocr
+from citewise.ingest.pdf_check import check_pdf, pages_with_images
+from citewise.ingest.sniff import IMAGE_KINDS, KIND_LABEL, SUPPORTED_EXTENSIONS, sniff_kind
 
 logger = structlog.get_logger(__name__)
 
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
-    {".pdf", ".docx", ".pptx", ".xlsx", ".html", ".htm", ".md", ".markdown", ".txt", ".eml", ".csv"}
-)
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "Element",
+    "ParsedDocument",
+    "parse_file",
+    "prepare_offline",
+]
 
 PDF_STRATEGIES: frozenset[str] = frozenset({"fast", "ocr_only", "auto"})
 
-# Extension -> unstructured FileType member name of the format it declares.
-_KIND_BY_EXTENSION: dict[str, str] = {
-    ".pdf": "PDF",
-    ".docx": "DOCX",
-    ".pptx": "PPTX",
-    ".xlsx": "XLSX",
-    ".html": "HTML",
-    ".htm": "HTML",
-    ".md": "MD",
-    ".markdown": "MD",
-    ".txt": "TXT",
-    ".eml": "EML",
-    ".csv": "CSV",
-}
-_BINARY_KINDS = frozenset({"PDF", "DOCX", "PPTX", "XLSX"})
-# Content that unstructured recognises as text; any of it may be parsed as a declared text type.
-_TEXT_CONTENT_KINDS = frozenset(
-    {"TXT", "CSV", "TSV", "EML", "HTML", "XML", "MD", "RST", "ORG", "JSON", "NDJSON"}
-)
-_KIND_LABEL = {
-    "PDF": "PDF document",
-    "DOCX": "Word document (.docx)",
-    "PPTX": "PowerPoint presentation (.pptx)",
-    "XLSX": "Excel workbook (.xlsx)",
-    "HTML": "HTML page",
-    "MD": "Markdown file",
-    "TXT": "plain-text file",
-    "EML": "e-mail message (.eml)",
-    "CSV": "CSV file",
-}
-
 # Element kinds that carry no passage text worth indexing.
 _DROPPED_CATEGORIES = frozenset({"PageBreak", "PageNumber", "Header", "Footer", "Image"})
-_OCR_LANGUAGES = ["eng"]
-_OCR_PROGRAMS = ("tesseract", "pdfinfo", "pdftoppm")
 _SKIP_LANGUAGE_DETECTION = [""]  # unstructured's documented value for "do not detect"
 _TITLE_SCAN_ELEMENTS = 10
 _MAX_TITLE_CHARS = 200
@@ -195,7 +174,7 @@ def parse_file(
     path: Path,
     *,
     max_bytes: int,
-    pdf_strategy: str = "fast",
+    pdf_strategy: str = "auto",
     filename: str | None = None,
 ) -> ParsedDocument:
     """Parse one file into elements.
@@ -203,39 +182,32 @@ def parse_file(
     Args:
         path: Where the bytes are (for uploads, a content-addressed path with no useful name).
         max_bytes: Files larger than this are refused before any parsing.
-        pdf_strategy: ``fast``, ``ocr_only`` or ``auto`` (see the module notes).
-        filename: The user-visible file name; it decides the declared type and the
-            fallback title. Untrusted: it is never used to open anything.
+        pdf_strategy: ``auto``, ``fast`` or ``ocr_only`` (see the module notes).
+        filename: The user-visible file name, for messages, the fallback title and to
+            tell text formats apart. Untrusted: it is never used to open anything.
             Defaults to ``path.name``.
 
     Returns:
         The parsed document; ``source`` is the display name.
 
     Raises:
-        UnsupportedFileError: The extension is not supported, or the content is not
-            of the type the extension declares.
+        ExecutableFileError: The content is a program or script.
+        UnsupportedFileError: The content is of no supported type.
         FileTooLargeError: The file is over ``max_bytes``.
-        ParseError: The file could not be read or parsed (damaged, encrypted, ...).
+        EncryptedPDFError: The PDF needs a password.
+        CorruptFileError: The file is damaged or incomplete.
+        ParseError: The file could not be read.
+        OCRUnavailableError: The file needs OCR and tesseract-ocr is not installed.
         EmptyDocumentError: The file holds no text.
         ConfigError: ``pdf_strategy`` is not one of `PDF_STRATEGIES`.
         ModelError: The spaCy pipeline unstructured needs is missing.
     """
     name = _display_name(filename if filename is not None else path.name)
-    extension = _extension(name)
-    kind = _KIND_BY_EXTENSION.get(extension)
-    if kind is None:
-        shown = extension or "(no extension)"
-        raise UnsupportedFileError(
-            f"'{name}': files of type {shown} are not supported. "
-            f"Supported types: {', '.join(sorted(SUPPORTED_EXTENSIONS))}."
-        )
     if pdf_strategy not in PDF_STRATEGIES:
         raise ConfigError(
             f"PDF strategy '{pdf_strategy}' is not supported offline; "
             f"use one of: {', '.join(sorted(PDF_STRATEGIES))}."
         )
-    if kind == "PDF" and pdf_strategy == "ocr_only" and (missing := _missing_ocr_programs()):
-        raise ConfigError(_ocr_message(missing))
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -250,20 +222,26 @@ def parse_file(
 
     prepare_offline(warm=True)
     started = time.perf_counter()
-    _check_content(path, name, kind)
+    kind = sniff_kind(path, name)
+    pages = check_pdf(path, name) if kind == "PDF" else 0
+    if kind in IMAGE_KINDS and (missing := ocr.missing_programs(ocr.IMAGE_PROGRAMS)):
+        raise ocr.unavailable(name, "is an image: its text can only be read by OCR", missing)
+    ocr_all = kind == "PDF" and pdf_strategy == "ocr_only"
+    if ocr_all and (missing := ocr.missing_programs(ocr.PDF_PROGRAMS)):
+        raise ocr.unavailable(name, "is to be read by OCR (ingest.pdf_strategy)", missing)
     try:
-        elements, title = _elements_and_title(path, kind, pdf_strategy)
-    except Exception as exc:  # every library failure becomes one clear ParseError
-        raise ParseError(_parse_failure_message(name, kind, _detail(exc, path, name))) from exc
+        elements, title = _elements_and_title(path, name, kind, pdf_strategy, pages)
+    except IngestError:
+        raise
+    except Exception as exc:  # every library failure becomes one clear IngestError
+        raise _parse_failure(name, kind, _detail(exc, path, name)) from exc
 
     if not any(_has_alnum(e.text) for e in elements):
         hint = ""
-        if kind == "PDF":
-            # pdfminer returns nothing, without an error, for many damaged PDFs.
-            if problem := _pdf_problem(path, name):
-                raise ParseError(f"'{name}' could not be parsed as a PDF document: {problem}.")
-            if pdf_strategy == "fast":
-                hint = " If it is a scanned PDF, set ingest.pdf_strategy to ocr_only."
+        if kind == "PDF" and pdf_strategy == "fast":
+            hint = " If it is a scanned PDF, set ingest.pdf_strategy to auto (OCR)."
+        elif kind in IMAGE_KINDS or (kind == "PDF" and pdf_strategy != "fast"):
+            hint = " OCR found no text in it either."
         raise EmptyDocumentError(f"'{name}' contains no text to index.{hint}")
 
     title = _clean_title(title) or _clean_title(PureWindowsPath(name).stem) or name
@@ -278,15 +256,64 @@ def parse_file(
     return ParsedDocument(source=name, title=title, elements=tuple(elements))
 
 
-def _elements_and_title(path: Path, kind: str, pdf_strategy: str) -> tuple[list[Element], str]:
-    raw = _partition(path, kind, pdf_strategy)
+def _elements_and_title(
+    path: Path, name: str, kind: str, pdf_strategy: str, pages: int
+) -> tuple[list[Element], str]:
+    if kind == "PDF":
+        raw = _pdf_raw(path, name, pdf_strategy, pages)
+    elif kind in IMAGE_KINDS:
+        raw = ocr.ocr_image(path)
+    else:
+        raw = _partition(path, kind)
     if kind == "EML":
         headers = _email_headers(path)
         return _email_elements(raw, headers), headers.get("subject", "")
     if kind == "XLSX":
         return _sheet_elements(raw), _metadata_title(path, kind)
-    elements = _convert(raw, with_pages=kind in {"PDF", "PPTX", "DOCX"})
+    elements = _convert(raw, with_pages=kind in {"PDF", "PPTX", "DOCX"} | IMAGE_KINDS)
     return elements, _first_heading(elements) or _metadata_title(path, kind)
+
+
+def _pdf_raw(path: Path, name: str, strategy: str, pages: int) -> list[Any]:
+    """A PDF's unstructured elements: text layer, OCR, or text layer plus OCR of bare pages."""
+    if strategy == "ocr_only":
+        return ocr.ocr_pdf(path)
+    raw = _partition(path, "PDF")
+    if strategy == "fast":
+        return raw
+    with_text = {
+        int(item.metadata.page_number)
+        for item in raw
+        if item.metadata.page_number is not None
+        and str(getattr(item, "category", "")) not in _DROPPED_CATEGORIES
+        and _has_alnum(_clean_text(str(item.text or "")))
+    }
+    bare = [page for page in range(1, pages + 1) if page not in with_text]
+    if not bare:
+        return raw
+    if missing := ocr.missing_programs(ocr.PDF_PROGRAMS):
+        if not with_text:
+            why = f"has no text layer on any of its {pages} page(s) (a scan?)"
+            raise ocr.unavailable(name, why, missing)
+        if scanned := pages_with_images(path, bare):
+            shown = ", ".join(map(str, scanned[:10])) + (", ..." if len(scanned) > 10 else "")
+            why = f"has {len(scanned)} scanned page(s) without a text layer (page {shown})"
+            raise ocr.unavailable(name, why, missing)
+        # Pages with neither text nor images are blank (or vector art): nothing is lost.
+        logger.info("pdf_blank_pages_skipped", source=name, pages=bare)
+        return raw
+    started = time.perf_counter()
+    scanned = ocr.ocr_pdf_pages(path, bare, pages)
+    logger.info(
+        "pdf_pages_ocred",
+        source=name,
+        pages=len(bare),
+        of=pages,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    merged = [*raw, *scanned]
+    merged.sort(key=lambda item: item.metadata.page_number or 0)  # stable: keeps page order
+    return merged
 
 
 # --- names, sizes, messages -------------------------------------------------------------
@@ -317,92 +344,35 @@ def _detail(exc: BaseException, path: Path, name: str) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _missing_ocr_programs() -> list[str]:
-    return [program for program in _OCR_PROGRAMS if shutil.which(program) is None]
-
-
-def _ocr_message(missing: Sequence[str]) -> str:
-    return (
-        f"PDF OCR needs the programs {', '.join(missing)}, which are not installed "
-        "(Debian packages tesseract-ocr and poppler-utils)."
-    )
-
-
-def _parse_failure_message(name: str, kind: str, detail: str) -> str:
-    label = _KIND_LABEL[kind]
-    if (
-        kind == "PDF"
-        and (missing := _missing_ocr_programs())
-        and ("tesseract" in detail.lower() or "poppler" in detail.lower())
-    ):
-        return f"'{name}' needs OCR, which is unavailable here: {_ocr_message(missing)}"
+def _parse_failure(name: str, kind: str, detail: str) -> IngestError:
+    """The error for a partitioner failure, from what the failure says."""
+    if kind == "PDF" or kind in IMAGE_KINDS:
+        programs = ocr.IMAGE_PROGRAMS if kind in IMAGE_KINDS else ocr.PDF_PROGRAMS
+        if ocr.is_ocr_failure(detail):
+            if missing := ocr.missing_programs(programs):
+                return ocr.unavailable(name, "needs OCR", missing)
+            return ocr.failed(name, detail)
+    label = KIND_LABEL[kind]
     if "password" in detail.lower() or "encrypt" in detail.lower():
-        return f"'{name}' could not be parsed as a {label}: it is password-protected or encrypted."
-    return (
+        if kind == "PDF":
+            return EncryptedPDFError(
+                f"'{name}' is a password-protected (encrypted) PDF; Citewise cannot open "
+                "it. Upload a copy saved without a password."
+            )
+        return CorruptFileError(
+            f"'{name}' could not be parsed as a {label}: it is password-protected or encrypted."
+        )
+    return CorruptFileError(
         f"'{name}' could not be parsed as a {label}; the file looks damaged or incomplete "
         f"({detail})."
     )
 
 
-# --- content sniffing ---------------------------------------------------------------------
-
-
-def _check_content(path: Path, name: str, kind: str) -> None:
-    """Refuse content that is not of the declared kind, using unstructured's detection.
-
-    Detection sees the content only (no file name), so a renamed file cannot pass on its
-    extension alone.
-    """
-    from unstructured.file_utils.filetype import detect_filetype
-
-    try:
-        # Opened by descriptor: the handle has no name, so detection ignores the path's suffix.
-        with open(os.open(path, os.O_RDONLY), "rb") as handle:
-            detected = detect_filetype(file=handle).name
-            handle.seek(0)
-            head = handle.read(8192)
-    except Exception as exc:
-        raise ParseError(
-            f"'{name}' could not be inspected; the file looks damaged ({_detail(exc, path, name)})."
-        ) from exc
-
-    if kind in _BINARY_KINDS:
-        if detected == kind:
-            return
-    elif detected in _TEXT_CONTENT_KINDS:
-        return
-    elif detected == "EMPTY":
-        raise EmptyDocumentError(f"'{name}' contains no text to index.")
-    elif detected == "UNK" and b"\x00" not in head:
-        return  # text that detection could not name (e.g. no libmagic): let the parser try
-    raise UnsupportedFileError(
-        f"'{name}' has the extension of a {_KIND_LABEL[kind]} but its content is "
-        f"{_describe(detected, head)}; refusing to parse it."
-    )
-
-
-def _describe(detected: str, head: bytes) -> str:
-    """Say what the content looks like, for the refusal message."""
-    try:
-        import magic
-
-        description = str(magic.from_buffer(head)).split(",")[0].strip()
-        if len(description) > 60:
-            description = description[:59].rstrip() + "\u2026"
-    except Exception:  # libmagic missing or unable: fall back to unstructured's verdict
-        description = ""
-    if description and description.lower() not in {"data", "empty"}:
-        return f"'{description}'"
-    if detected == "UNK":
-        return "not a recognised document format"
-    return f"a {_KIND_LABEL.get(detected, detected)}"
-
-
 # --- partitioning -------------------------------------------------------------------------
 
 
-def _partition(path: Path, kind: str, pdf_strategy: str) -> list[Any]:
-    """Run the unstructured partitioner for `kind` (imports stay lazy, per format)."""
+def _partition(path: Path, kind: str) -> list[Any]:
+    """Run the unstructured partitioner for `kind` (PDF: text layer; imports stay lazy)."""
     filename = str(path)
     quiet: dict[str, Any] = {"languages": _SKIP_LANGUAGE_DETECTION}
     if kind == "PDF":
@@ -411,8 +381,8 @@ def _partition(path: Path, kind: str, pdf_strategy: str) -> list[Any]:
         return list(
             partition_pdf(
                 filename=filename,
-                strategy=pdf_strategy,
-                languages=_OCR_LANGUAGES,
+                strategy="fast",
+                languages=ocr.LANGUAGES,
                 infer_table_structure=False,
                 include_page_breaks=False,
             )
@@ -600,21 +570,6 @@ def _pdf_title(path: Path) -> str:
         return str(metadata.title or "") if metadata else ""
     except Exception:  # metadata is optional; the parser already read the pages
         return ""
-
-
-def _pdf_problem(path: Path, name: str) -> str:
-    """Why a PDF that yielded no text is unreadable, or "" if it opens and has pages."""
-    try:
-        from pypdf import PdfReader
-
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            return "it is password-protected or encrypted"
-        if reader.get_num_pages() == 0:
-            return "it has no pages"
-    except Exception as exc:  # pypdf's errors on damaged files vary by damage
-        return f"the file looks damaged or incomplete ({_detail(exc, path, name)})"
-    return ""
 
 
 def _html_title(path: Path) -> str:

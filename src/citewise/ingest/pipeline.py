@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from citewise.core.db import Database, DocumentRecord
-from citewise.core.errors import CitewiseError, FileTooLargeError, IngestError
+from citewise.core.errors import CitewiseError, FileTooLargeError, IngestError, VectorIndexError
 from citewise.core.models import Embedder
 from citewise.core.schemas import Chunk
 from citewise.core.settings import Settings
@@ -128,6 +128,8 @@ class Ingestor:
         acl_groups: Sequence[str] = (),
         filename: str | None = None,
         progress: ProgressSink | None = None,
+        force: bool = False,
+        raise_transient: bool = False,
     ) -> FileOutcome:
         """Ingest one file; errors are reported in the outcome, never raised.
 
@@ -138,6 +140,9 @@ class Ingestor:
             acl_groups: Groups that may read it; empty means the whole tenant.
             filename: User-visible name (defaults to the path's name).
             progress: Optional progress receiver.
+            force: Write a new version even when the content and ACL are unchanged.
+            raise_transient: Raise `VectorIndexError` (worth a retry) instead of
+                recording it as the file's failure.
 
         Returns:
             The outcome: indexed, unchanged or failed (with a clear error).
@@ -146,13 +151,20 @@ class Ingestor:
         groups = sorted(set(acl_groups)) or [EVERYONE]
         try:
             validate_tenant_id(tenant_id)
-            return self._ingest(path, tenant_id, doc_id, groups, source, progress)
+            return self._ingest(path, tenant_id, doc_id, groups, source, progress, force)
+        except VectorIndexError as exc:
+            if raise_transient:
+                raise
+            return self._failed(tenant_id, doc_id, source, exc)
         except CitewiseError as exc:
-            log.warning("ingest_failed", tenant=tenant_id, doc_id=doc_id, error=str(exc))
-            self._record_failure(tenant_id, doc_id, source, str(exc))
-            return FileOutcome(
-                source=source, doc_id=doc_id, status="failed", error=str(exc), error_code=exc.code
-            )
+            return self._failed(tenant_id, doc_id, source, exc)
+
+    def _failed(self, tenant_id: str, doc_id: str, source: str, exc: CitewiseError) -> FileOutcome:
+        log.warning("ingest_failed", tenant=tenant_id, doc_id=doc_id, error=str(exc))
+        self._record_failure(tenant_id, doc_id, source, str(exc), exc.code)
+        return FileOutcome(
+            source=source, doc_id=doc_id, status="failed", error=str(exc), error_code=exc.code
+        )
 
     def ingest_texts(
         self,
@@ -242,6 +254,7 @@ class Ingestor:
         groups: list[str],
         source: str,
         progress: ProgressSink | None,
+        force: bool = False,
     ) -> FileOutcome:
         max_bytes = int(self.settings.ingest.max_file_mb * 1024 * 1024)
         if path.stat().st_size > max_bytes:
@@ -252,7 +265,7 @@ class Ingestor:
         sha = file_sha256(path)
         with self.db.session() as session:
             record = _find(session, tenant_id, doc_id)
-            version = _next_version(record, sha, groups)
+            version = _next_version(record, sha, groups, force=force)
             if version is None:
                 assert record is not None
                 log.info("ingest_unchanged", tenant=tenant_id, doc_id=doc_id)
@@ -329,7 +342,9 @@ class Ingestor:
             if progress is not None:
                 progress.chunks_done(len(batch))
 
-    def _record_failure(self, tenant_id: str, doc_id: str, source: str, error: str) -> None:
+    def _record_failure(
+        self, tenant_id: str, doc_id: str, source: str, error: str, code: str
+    ) -> None:
         """Note the failure; a previously indexed version stays searchable."""
         try:
             validate_tenant_id(tenant_id)
@@ -347,12 +362,15 @@ class Ingestor:
                         version=0,
                         status="failed",
                         error=error,
+                        error_code=code,
                     )
                 )
             else:
+                # The row's version, sha256 and chunk count still describe the indexed
+                # version (if any), which stays searchable.
                 record.error = error
-                if record.status != "indexed":
-                    record.status = "failed"
+                record.error_code = code
+                record.status = "failed"
 
 
 def index_text(chunk: Chunk) -> str:
@@ -386,13 +404,25 @@ def _to_chunk(
     )
 
 
-def _next_version(record: DocumentRecord | None, sha: str, groups: list[str]) -> int | None:
-    """The version to write, or None when the indexed version has this content and ACL."""
+def _next_version(
+    record: DocumentRecord | None, sha: str, groups: list[str], *, force: bool = False
+) -> int | None:
+    """The version to write, or None when the indexed version has this content and ACL.
+
+    The row's ``sha256``, ``version`` and ``acl_groups`` describe the indexed version
+    whatever its status (a later failure or a pending upload leaves them), so an
+    upload of the indexed content is unchanged. A deleted document comes back as a
+    new version. A version whose row was never updated (a crash after some points
+    were written) is computed again, so the retry overwrites the same point ids.
+    """
     if record is None:
         return 1
-    if record.status == "indexed" and record.sha256 == sha and sorted(record.acl_groups) == groups:
+    if record.status == "deleted" or record.deleted_at is not None:
+        return record.version + 1
+    indexed = record.version >= 1 and record.chunk_count > 0
+    if indexed and not force and record.sha256 == sha and sorted(record.acl_groups) == groups:
         return None
-    return record.version + 1 if record.chunk_count else max(record.version, 1)
+    return record.version + 1 if indexed else max(record.version, 1)
 
 
 def _record_indexed(
@@ -419,6 +449,8 @@ def _record_indexed(
     record.acl_groups = groups
     record.title = title[:500]
     record.error = None
+    record.error_code = None
+    record.deleted_at = None
 
 
 def _find_many(session: Session, tenant_id: str, doc_ids: list[str]) -> dict[str, DocumentRecord]:

@@ -146,6 +146,10 @@ class VectorStore(Protocol):
         """Exact number of the tenant's points (of one document when given)."""
         ...
 
+    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
+        """Points per document and version: ``{doc_id: {version: count}}`` (exact)."""
+        ...
+
     def optimize(self, tenant_id: str) -> None:
         """Build indexes after a bulk load (a no-op where the engine does it itself)."""
         ...

@@ -7,6 +7,7 @@ use; that local mode is for tests and demos only (it scans every point).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from qdrant_client import QdrantClient, models
@@ -33,6 +34,7 @@ from citewise.retrieval.store.base import (
 log = structlog.get_logger(__name__)
 
 UPSERT_BATCH = 256
+SCROLL_PAGE = 2048
 """Points per upsert request."""
 
 
@@ -343,6 +345,36 @@ class QdrantClientStore:
             if _is_missing(exc):
                 return 0
             raise VectorIndexError(f"cannot count {name}: {exc}") from exc
+
+    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
+        """Points per document and version, read by scrolling ``doc_id`` and ``version``."""
+        name = self.collection_name(tenant_id)
+        scope = models.Filter(
+            must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))]
+        )
+        counts: dict[str, dict[int, int]] = {}
+        offset: Any = None
+        while True:
+            try:
+                records, offset = self.client.scroll(
+                    name,
+                    scroll_filter=scope,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=["doc_id", "version"],
+                    with_vectors=False,
+                )
+            except Exception as exc:
+                if _is_missing(exc):
+                    return counts
+                raise VectorIndexError(f"cannot scroll {name}: {exc}") from exc
+            for record in records:
+                payload = record.payload or {}
+                per_doc = counts.setdefault(str(payload.get("doc_id")), {})
+                version = int(payload.get("version", 0))
+                per_doc[version] = per_doc.get(version, 0) + 1
+            if offset is None:
+                return counts
 
     def close(self) -> None:
         """Close the client if this store owns it."""

@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 
 UPSERT_BATCH = 512
 """Points per Edge update operation."""
+SCROLL_PAGE = 2048
+"""Points per scroll request when counting documents."""
 
 _CONFIG_FILE = "edge_config.json"
 
@@ -414,6 +416,36 @@ class EdgeStore:
                 return shard.count(qe.CountRequest(exact=True, filter=qe.Filter(must=must)))
             except Exception as exc:
                 raise _edge_error(exc, "count", self._path(tenant_id)) from exc
+
+    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
+        """Points per document and version, read by scrolling ``doc_id`` and ``version``."""
+        validate_tenant_id(tenant_id)
+        counts: dict[str, dict[int, int]] = {}
+        scope = qe.Filter(must=[qe.FieldCondition("tenant_id", match=qe.MatchValue(tenant_id))])
+        with self._rw.read():
+            shard = self._shard(tenant_id, create=False)
+            if shard is None:
+                return counts
+            offset: Any = None
+            while True:
+                request = qe.ScrollRequest(
+                    offset=offset,
+                    limit=SCROLL_PAGE,
+                    filter=scope,
+                    with_payload=qe.PayloadSelector.Include(["doc_id", "version"]),
+                    with_vector=False,
+                )
+                try:
+                    records, offset = shard.scroll(request)
+                except Exception as exc:
+                    raise _edge_error(exc, "scroll", self._path(tenant_id)) from exc
+                for record in records:
+                    payload = record.payload or {}
+                    per_doc = counts.setdefault(str(payload.get("doc_id")), {})
+                    version = int(payload.get("version", 0))
+                    per_doc[version] = per_doc.get(version, 0) + 1
+                if offset is None:
+                    return counts
 
     # -- lifecycle --------------------------------------------------------------------
 

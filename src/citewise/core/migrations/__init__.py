@@ -1,0 +1,1 @@
+"""Alembic migrations of the metadata database, shipped with the package (`Database.migrate`)."""
