@@ -256,3 +256,11 @@ def as_floats(vector: Sequence[float]) -> list[float]:
 def matches_nothing(acl_groups: Sequence[str], doc_ids: Sequence[str] | None) -> bool:
     """True when the filter can match no point (no visible group, or an empty doc list)."""
     return not acl_groups or (doc_ids is not None and not doc_ids)
+
+
+def tally_versions(counts: dict[str, dict[int, int]], payloads: list[dict[str, object]]) -> None:
+    """Add one point per payload to `counts[doc_id][version]` (shared by both backends)."""
+    for payload in payloads:
+        per_doc = counts.setdefault(str(payload.get("doc_id")), {})
+        version = int(str(payload.get("version", 0)))
+        per_doc[version] = per_doc.get(version, 0) + 1

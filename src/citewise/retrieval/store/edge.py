@@ -40,6 +40,7 @@ from citewise.retrieval.store.base import (
     fused_fetch_limit,
     matches_nothing,
     ranked,
+    tally_versions,
 )
 
 log = structlog.get_logger(__name__)
@@ -439,11 +440,7 @@ class EdgeStore:
                     records, offset = shard.scroll(request)
                 except Exception as exc:
                     raise _edge_error(exc, "scroll", self._path(tenant_id)) from exc
-                for record in records:
-                    payload = record.payload or {}
-                    per_doc = counts.setdefault(str(payload.get("doc_id")), {})
-                    version = int(payload.get("version", 0))
-                    per_doc[version] = per_doc.get(version, 0) + 1
+                tally_versions(counts, [dict(r.payload or {}) for r in records])
                 if offset is None:
                     return counts
 
