@@ -5,11 +5,12 @@ Not a test. Prints the hardware, then for each tier and mode:
 - ``local ask``: tiers [local, extractive] through ``QAPipeline.ask`` (TTFT from the
   LLM's first streamed token, reported in ``timings_ms["ttft"]``);
 - ``local stream``: the same through ``QAPipeline.stream``, TTFT measured by the
-  consumer when the first ``token`` event arrives.
+  consumer when the first ``token`` event arrives (streams release text a
+  verified sentence at a time, so this is the first verified sentence).
 Both TTFT and total count from the question's arrival (rewrite, retrieval and
 ranking included); ``pre-gen`` is that part alone. The local rows include the
-questions whose LLM answer failed verification and fell back to the extractive
-tier (counted in the note). Each LLM mode gets a fresh llama.cpp server, so no
+questions whose LLM answer verification declined (``declined:unsupported`` in
+the per-question lines). Each LLM mode gets a fresh llama.cpp server, so no
 mode profits from the other's prompt cache.
 
 Usage: .venv/bin/python bench/answer.py [--limit 5] [--max-tokens 120] [--no-llm]
@@ -79,8 +80,11 @@ class Result:
 
 
 def failures(answer: Any) -> str:
-    """Why earlier tiers did not answer, e.g. ``local:unsupported``."""
-    return " ".join(f"{a.tier}:{a.reason}" for a in answer.attempts if a.reason)
+    """Why earlier tiers did not answer (``local:timeout``), and why it declined, if it did."""
+    reasons = [f"{a.tier}:{a.reason}" for a in answer.attempts if a.reason]
+    if answer.declined:
+        reasons.append(f"declined:{answer.decline_reason}")
+    return " ".join(reasons)
 
 
 def measure_ask(pipeline: Any, question: str, principal: Any) -> Result:

@@ -7,11 +7,13 @@ a test may change at any time:
 - ``echo``: a healthy, grounded model: the first sentence of passage 1, cited [1];
 - ``down``: no listener on the port (connection refused), see `go_down`/`come_up`;
 - ``hang``: reads the request and never answers (until `stop`);
-- ``hang_mid_stream``: streams two tokens, then never sends another byte;
+- ``hang_mid_stream``: streams a grounded sentence and the first word of a second
+  one, then never sends another byte;
 - ``malformed``: 200 with JSON cut in the middle;
 - ``empty``: a well-formed completion whose content is "";
 - ``invented``: a grounded sentence that cites passage [9], which the prompt did not offer;
-- ``http_503``: 503 Service Unavailable (a transient error: clients retry it).
+- ``http_503``: 503 Service Unavailable (a transient error: clients retry it);
+- ``scripted``: whatever ``reply(prompt)`` returns (a test sets `reply`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,6 +56,7 @@ class BrokenLLM:
         self.mode = mode
         self.port = port or free_port()
         self.requests: list[dict[str, Any]] = []
+        self.reply: Callable[[str], str] = lambda prompt: f"{grounded_sentence(prompt)} [1]."
         self.release = threading.Event()  # ends every hanging request
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -120,6 +124,8 @@ class BrokenLLM:
         text = {
             "empty": "",
             "invented": f"{grounded_sentence(prompt)} [9].",
+            "hang_mid_stream": f"{grounded_sentence(prompt)} [1]. It also",
+            "scripted": self.reply(prompt),
         }.get(mode, f"{grounded_sentence(prompt)} [1].")
         if not stream:
             payload = {
@@ -143,7 +149,7 @@ class BrokenLLM:
         handler.end_headers()
         words = re.findall(r"\S+\s*", text) or [""]
         for index, word in enumerate(words):
-            if mode == "hang_mid_stream" and index == 2:
+            if mode == "hang_mid_stream" and index == len(words) - 1:
                 handler.wfile.flush()
                 self.release.wait(120)
                 return

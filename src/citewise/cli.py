@@ -62,7 +62,7 @@ def _settings(config: Path | None, *, quiet: bool = True) -> Settings:
     config = config or _env_config()
     settings = load_settings(config)
     level = "WARNING" if quiet and not _state["verbose"] else settings.log_level
-    configure_logging(level, json=settings.log_json)
+    configure_logging(level, json=settings.log_json, redact=settings.log_redact)
     return settings
 
 
@@ -555,6 +555,135 @@ def eval_retrieval(
     if markdown:
         markdown.write_text(table)
     sys.stdout.write(f"nDCG@10 = {report.results[-1].metrics['ndcg@10']:.4f}\n")
+
+
+VERIFIERS = ("fast", "fast-no-facts", "lexical", "embedding", "llm", "fast+llm")
+
+
+@eval_app.command("verifier")
+def eval_verifier(
+    claims: Annotated[
+        Path | None,
+        typer.Option(help="Hand-labelled claims JSON (e.g. samples/verifier_claims.json)."),
+    ] = None,
+    beir: Annotated[
+        Path | None, typer.Option(help="BEIR folder: claims against retrieved chunks.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Qrels split of --beir.")] = "dev",
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many BEIR queries (stable order).")
+    ] = None,
+    verifier: Annotated[
+        list[str] | None,
+        typer.Option(help=f"One of {', '.join(VERIFIERS)}; repeat for several [default: fast]."),
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Pass threshold [default: answer.verification.threshold].")
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant holding the BEIR corpus (default beir-<name>).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the table as Markdown.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Measure groundedness verifiers: precision and recall on labelled claims.
+
+    A claim "passes" when the verifier scores it at or above the threshold;
+    precision is the share of passed claims that are supported, recall the share
+    of supported claims that pass. The BEIR corpus is ingested once per tenant.
+    llm and fast+llm use the embedded model as judge (slow on CPU: use --limit).
+    """
+    from citewise.answer.support import FastVerifier
+    from citewise.answer.verify import SentenceChecker
+    from citewise.eval.beir import load_beir
+    from citewise.eval.retrieval import ingest_corpus, tenant_for
+    from citewise.eval.verifier import (
+        ModeChecker,
+        VerifierResult,
+        beir_claims,
+        evaluate_verifier,
+        sample_claims,
+        to_json,
+    )
+    from citewise.eval.verifier import markdown as results_markdown
+    from citewise.runtime import Runtime
+
+    names = verifier or ["fast"]
+    unknown = [n for n in names if n not in VERIFIERS]
+    if unknown:
+        raise _fail(f"unknown verifier(s) {unknown}; choose from {list(VERIFIERS)}")
+    if claims is None and beir is None:
+        raise _fail("give --claims, --beir or both")
+    settings = _settings(config)
+    uses_judge = any(n in {"llm", "fast+llm"} for n in names)
+    if uses_judge:  # offline: patient and one claim at a time, unlike serving
+        verification = settings.answer.verification.model_copy(
+            update={"verifier": "llm", "judge_timeout_s": 300.0}
+        )
+        settings.answer = settings.answer.model_copy(update={"verification": verification})
+    if beir is not None and _running_api(settings):
+        raise _fail("a Citewise server owns the embedded index; stop it first")
+    try:
+        sets = [("samples", sample_claims(claims))] if claims is not None else []
+        dataset = load_beir(beir, split) if beir is not None else None
+        runtime = Runtime.open(settings, start_llm=uses_judge)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    pass_at = settings.answer.verification.threshold if threshold is None else threshold
+    results: list[VerifierResult] = []
+    try:
+        with _progress() as progress:
+            if dataset is not None:
+                namespace = tenant or tenant_for(dataset)
+                ingest_corpus(
+                    runtime,
+                    dataset,
+                    tenant=namespace,
+                    progress=_ChunkProgress(progress, "ingest chunks"),
+                )
+                total = min(limit or len(dataset.qrels), len(dataset.qrels))
+                task = progress.add_task("label claims", total=total)
+                labelled = beir_claims(
+                    runtime,
+                    dataset,
+                    tenant=namespace,
+                    limit=limit,
+                    on_query=functools.partial(progress.advance, task),
+                )
+                sets.append((dataset.name, labelled))
+            embedder = runtime.embedder
+            checkers: dict[str, SentenceChecker] = {
+                "fast": FastVerifier(embedder),
+                "fast-no-facts": FastVerifier(embedder, check_facts=False),
+                "lexical": FastVerifier(embedder, lexical_weight=1.0),
+                "embedding": FastVerifier(embedder, lexical_weight=0.0),
+                "llm": ModeChecker(runtime.pipeline.verifier, "llm"),
+                "fast+llm": ModeChecker(runtime.pipeline.verifier, "fast+llm"),
+            }
+            for set_name, labelled in sets:
+                for name in names:
+                    task = progress.add_task(f"{name} on {set_name}", total=1)
+                    results.append(
+                        evaluate_verifier(
+                            checkers[name],
+                            labelled,
+                            threshold=pass_at,
+                            dataset=set_name,
+                            name=name,
+                        )
+                    )
+                    progress.advance(task)
+    finally:
+        runtime.close()
+    table = results_markdown(results)
+    console.print(table, highlight=False)
+    if json_out:
+        json_out.write_text(to_json(results) + "\n")
+    if markdown:
+        markdown.write_text(table)
+    last = results[-1]
+    sys.stdout.write(f"precision = {last.precision:.4f} recall = {last.recall:.4f}\n")
 
 
 reranker_app = typer.Typer(help="Train rerankers on labelled data.", no_args_is_help=True)

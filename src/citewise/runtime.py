@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from citewise.answer.conversations import ConversationStore
+from citewise.answer.judge import LLMJudge, build_judge
 from citewise.answer.pipeline import QAPipeline
 from citewise.answer.tiers import ChatTier, build_chat_tier
 from citewise.core.db import Database
@@ -46,6 +48,7 @@ class Runtime:
     queue: JobQueue
     jobs: JobRunner
     service: IngestService
+    conversations: ConversationStore
     llm_server: LocalLLMServer | None = None
     chat_tiers: dict[str, ChatTier] = field(default_factory=dict)
     workers: WorkerPool | None = None
@@ -89,6 +92,7 @@ class Runtime:
         service.clean_stale_uploads()
         server: LocalLLMServer | None = None
         tiers: dict[str, ChatTier] = {}
+        judge: LLMJudge | None = None
         try:
             for tier in settings.answer.tiers:
                 if tier.kind == "openai":
@@ -101,6 +105,7 @@ class Runtime:
                         tier.model_copy(update={"model": server.model_name}),
                         local_base_url=server.base_url,
                     )
+            judge = _judge(settings, server)
         except Exception:
             if server is not None:
                 server.stop()
@@ -109,7 +114,7 @@ class Runtime:
             db.dispose()
             raise
         pipeline = QAPipeline(
-            settings.answer, retriever=retriever, embedder=embedder, chat_tiers=tiers
+            settings.answer, retriever=retriever, embedder=embedder, chat_tiers=tiers, judge=judge
         )
         log.info("runtime_open", index=settings.index.backend, tiers=list(tiers))
         return cls(
@@ -124,6 +129,7 @@ class Runtime:
             queue=queue,
             jobs=jobs,
             service=service,
+            conversations=ConversationStore(db),
             llm_server=server,
             chat_tiers=tiers,
         )
@@ -167,3 +173,26 @@ class Runtime:
         self.store.close()
         self.queue.close()
         self.db.dispose()
+
+
+def _judge(settings: Settings, server: LocalLLMServer | None) -> LLMJudge | None:
+    """The LLM judge on the endpoint of ``verification.judge_tier``, when the verifier uses one.
+
+    None when the verifier is ``fast`` or the tier's endpoint is not running
+    (answers then say the judge was unavailable).
+    """
+    verification = settings.answer.verification
+    if verification.verifier == "fast":
+        return None
+    tier = next((t for t in settings.answer.tiers if t.name == verification.judge_tier), None)
+    if tier is None or (tier.kind == "local" and server is None) or tier.kind == "extractive":
+        log.warning("judge_unavailable", tier=verification.judge_tier)
+        return None
+    if tier.kind == "local" and server is not None:
+        tier = tier.model_copy(update={"model": server.model_name})
+    return build_judge(
+        tier,
+        local_base_url=server.base_url if server is not None else None,
+        timeout_s=verification.judge_timeout_s,
+        concurrency=verification.judge_concurrency,
+    )

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from citewise.api.app import create_app
 from citewise.core.settings import LLMTier
-from tests.broken_llm import BrokenLLM, make_pipeline, primary
+from tests.broken_llm import BrokenLLM, grounded_sentence, make_pipeline, primary
 from tests.sse import read_events
 
 pytestmark = pytest.mark.integration
@@ -52,15 +52,25 @@ def test_extractive_stream_matches_the_non_streaming_answer(client: TestClient) 
     assert "ttft" in final["timings_ms"]
 
 
-def test_llm_tokens_stream_then_the_verified_final(client: TestClient, broken) -> None:
+def test_llm_sentences_stream_verified_then_the_final(client: TestClient, broken) -> None:
+    """Tokens are released a verified sentence at a time; an unsupported one is never sent."""
+    broken.mode = "scripted"
+    broken.reply = lambda prompt: (
+        f"{grounded_sentence(prompt)} [1]. The CFO approves every password reset [1]. "
+        f"{grounded_sentence(prompt)} [1]"
+    )
     events = read_events(client, {"question": QUESTION, "tenant": "demo"})
     names = [e[0] for e in events]
     assert names[0] == "meta" and names[-1] == "final" and "fallback" not in names
     tokens = [e[1]["text"] for e in events if e[0] == "token"]
-    assert len(tokens) >= 5 and {e[1]["tier"] for e in events if e[0] == "token"} == {"primary"}
+    assert len(tokens) == 2 and {e[1]["tier"] for e in events if e[0] == "token"} == {"primary"}
+    assert all("CFO" not in token for token in tokens)
     final = events[-1][1]
     assert final["tier"] == "primary" and not final["degraded"]
-    assert "".join(tokens).strip() == final["answer"]  # here verification kept every sentence
+    assert "".join(tokens).strip() == final["answer"]
+    verification = final["verification"]
+    assert (verification["sentences"], verification["supported"]) == (3, 2)
+    assert verification["removed"] == 1 and verification["policy"] == "remove"
     offered = {p["number"] for p in events[0][1]["passages"]}
     assert {c["number"] for c in final["citations"]} <= offered
     assert 0 < final["timings_ms"]["ttft"] < final["timings_ms"]["total"]
@@ -70,18 +80,18 @@ def test_a_tier_failing_mid_stream_falls_back_and_says_so(client: TestClient, br
     broken.mode = "hang_mid_stream"
     events = read_events(client, {"question": QUESTION, "tenant": "demo"})
     names = [e[0] for e in events]
-    assert names == ["meta", "token", "token", "fallback", "token", "final"], names
-    fallback = events[3][1]
+    assert names == ["meta", "token", "fallback", "token", "final"], names
+    fallback = events[2][1]
     assert fallback == {
         "tier": "primary",
         "reason": "timeout",
         "next": "extractive",
         "discard": True,
     }
-    assert events[3][2] - events[2][2] < 1.0 + 0.5  # the tier's timeout, then the fallback
+    assert events[2][2] - events[1][2] < 1.0 + 0.5  # the tier's timeout, then the fallback
     final = events[-1][1]
     assert final["tier"] == "extractive" and final["degraded"] and "14" in final["answer"]
-    assert events[4][1] == {"tier": "extractive", "text": final["answer"]}
+    assert events[3][1] == {"tier": "extractive", "text": final["answer"]}
     assert [(a["tier"], a["reason"]) for a in final["attempts"]] == [
         ("primary", "timeout"),
         ("extractive", ""),

@@ -83,12 +83,12 @@ def test_local_tokens_stream_after_a_mid_stream_failure(
     with TestClient(create_app(demo_runtime.settings, runtime=runtime)) as client:
         events = read_events(client, {"question": QUESTION, "tenant": "demo"})
     names = [e[0] for e in events]
-    assert names[:4] == ["meta", "token", "token", "fallback"] and names[-1] == "final"
-    assert events[3][1]["next"] == "local" and events[3][1]["discard"]
+    assert names[:3] == ["meta", "token", "fallback"] and names[-1] == "final"
+    assert events[2][1]["next"] == "local" and events[2][1]["discard"]
     local_tokens = [e for e in events if e[0] == "token" and e[1]["tier"] == "local"]
-    assert len(local_tokens) >= 3  # streamed as generated, not in one piece
-    assert local_tokens[-1][2] - local_tokens[0][2] > 0.1
+    assert local_tokens  # released a verified sentence at a time
     final = events[-1][1]
+    assert "".join(e[1]["text"] for e in local_tokens).strip() == final["answer"]
     assert final["tier"] == "local" and final["degraded"] and "14" in final["answer"]
     assert 0 < final["timings_ms"]["ttft"] < final["timings_ms"]["total"]
     offered = {p["number"] for p in events[0][1]["passages"]}

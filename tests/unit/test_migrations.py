@@ -26,6 +26,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
     db.migrate()  # a second run is a no-op
     tables = set(inspect(db.engine).get_table_names())
     assert {"documents", "jobs", "job_files", "audit_log", "alembic_version"} <= tables
+    assert {"conversations", "messages"} <= tables
     db.dispose()
 
 
@@ -33,7 +34,7 @@ def test_migrations_are_shipped_as_one_linear_history() -> None:
     assert (migrations_dir() / "env.py").is_file()
     config = Database("sqlite://").alembic_config()
     heads = ScriptDirectory.from_config(config).get_heads()
-    assert heads == ["0002"]
+    assert heads == ["0003"]
 
 
 def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -68,8 +69,14 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
     db.dispose()
 
 
-@pytest.mark.parametrize("revision", ["0001"])
-def test_downgrade_and_upgrade_round_trip(tmp_path: Path, revision: str) -> None:
+@pytest.mark.parametrize(
+    ("revision", "tables"),
+    [
+        ("0001", {"documents"}),
+        ("0002", {"documents", "jobs", "job_files", "audit_log"}),
+    ],
+)
+def test_downgrade_and_upgrade_round_trip(tmp_path: Path, revision: str, tables: set[str]) -> None:
     from alembic import command
 
     db = Database(f"sqlite:///{tmp_path / 'rt.db'}")
@@ -78,7 +85,7 @@ def test_downgrade_and_upgrade_round_trip(tmp_path: Path, revision: str) -> None
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
-    assert set(inspect(db.engine).get_table_names()) == {"documents", "alembic_version"}
+    assert set(inspect(db.engine).get_table_names()) == tables | {"alembic_version"}
     db.migrate()
     assert _diff(db) == []
     db.dispose()

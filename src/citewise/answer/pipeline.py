@@ -17,8 +17,9 @@ from functools import partial
 import structlog
 from langchain_core.runnables import RunnableLambda
 
-from citewise.answer.citations import cited_numbers, locate_quote, with_marks
+from citewise.answer.citations import locate_quote
 from citewise.answer.extractive import RankedSentence, compose_extractive, rank_sentences
+from citewise.answer.guard import REFUSAL, detect, strip_injections
 from citewise.answer.prompt import NOT_FOUND, build_messages
 from citewise.answer.rewrite import QueryRewriter, Turn
 from citewise.answer.sentences import split_sentences
@@ -29,11 +30,19 @@ from citewise.answer.stream import (
     MetaEvent,
     TokenEvent,
 )
-from citewise.answer.support import SupportScorer
+from citewise.answer.support import FastVerifier
 from citewise.answer.tiers import ChatTier, Generation, Messages, TierFailedError, TierStatus
+from citewise.answer.verify import AnswerVerifier, SentenceChecker
 from citewise.core.errors import AnswerError
 from citewise.core.models import Embedder
-from citewise.core.schemas import Answer, AnswerSentence, Citation, ScoredChunk, TierAttempt
+from citewise.core.schemas import (
+    Answer,
+    AnswerSentence,
+    Citation,
+    ScoredChunk,
+    TierAttempt,
+    Verification,
+)
 from citewise.core.settings import AnswerSettings, LLMTier
 from citewise.core.tenancy import Principal
 from citewise.core.timing import StageTimer
@@ -58,6 +67,9 @@ class _Request:
     timer: StageTimer
     plan: list[tuple[LLMTier, ChatTier | None]]
     gate_passed: bool
+    context: list[Citation] = field(default_factory=list)
+    gate_reason: str = "gate"
+    flags: list[str] = field(default_factory=list)
     attempts: list[TierAttempt] = field(default_factory=list)
 
     @property
@@ -73,6 +85,8 @@ class _Outcome:
     tier: str
     sentences: list[AnswerSentence]
     declined: bool = False
+    decline_reason: str = ""
+    verification: Verification | None = None
     usage: dict[str, int] = field(default_factory=dict)
     first_token_at: float | None = None
 
@@ -85,6 +99,7 @@ class QAPipeline:
         retriever: Hybrid retriever.
         embedder: Dense embedder (sentence ranking and support scores).
         chat_tiers: Generating tiers by name; configured tiers missing here are skipped.
+        judge: The LLM judge for ``verification.verifier`` llm or fast+llm.
     """
 
     def __init__(
@@ -94,12 +109,13 @@ class QAPipeline:
         retriever: Retriever,
         embedder: Embedder,
         chat_tiers: dict[str, ChatTier],
+        judge: SentenceChecker | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.embedder = embedder
         self.chat_tiers = chat_tiers
-        self.scorer = SupportScorer(embedder)
+        self.verifier = AnswerVerifier(settings.verification, FastVerifier(embedder), judge)
 
     def ask(
         self,
@@ -133,9 +149,9 @@ class QAPipeline:
         """
         request = self._prepare(question, principal, history, use_llm)
         if not request.gate_passed:
-            return self._declined(request, "gate")
+            return self._declined(request, "gate", request.gate_reason)
         if not request.plan:
-            return self._declined(request, "none")
+            return self._declined(request, "none", "none")
         messages = self._messages(request)
         tiers = [
             RunnableLambda(partial(self._run_tier, request, tier, chat), name=f"tier:{tier.name}")
@@ -145,7 +161,7 @@ class QAPipeline:
         try:
             outcome = chain.invoke(messages)
         except TierFailedError:
-            return self._declined(request, "none")
+            return self._declined(request, "none", "none")
         return self._finish(request, outcome)
 
     def stream(
@@ -200,6 +216,21 @@ class QAPipeline:
         if len(question) > MAX_QUESTION_CHARS:
             raise AnswerError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         timer = StageTimer()
+        flags = [f"question:{kind}" for kind in detect(question).kinds]
+        if flags:
+            log.warning("injection_suspected", where="question", kinds=flags)
+            if self.settings.guard.questions == "block":
+                return _Request(
+                    question=question,
+                    query=question,
+                    passages=[],
+                    ranked=[],
+                    timer=timer,
+                    plan=[],
+                    gate_passed=False,
+                    gate_reason="injection",
+                    flags=flags,
+                )
         rewriter = QueryRewriter(self._first_chat() if use_llm else None)
         query, _method = rewriter.rewrite(question, history)
         timer.lap("rewrite")
@@ -213,7 +244,8 @@ class QAPipeline:
             hits = self.retriever.rerank(query, hits, self.settings.max_passages)
             timer.lap("rerank")
         passages = [_citation(hit, number) for number, hit in enumerate(hits, start=1)]
-        ranked = rank_sentences(query, passages, self.embedder)
+        context = self._context(passages, flags)
+        ranked = rank_sentences(query, context, self.embedder)
         timer.lap("rank")
         best = ranked[0].relevance if ranked else 0.0
         gate_passed = best >= self.settings.min_relevance
@@ -227,7 +259,28 @@ class QAPipeline:
             timer=timer,
             plan=self._plan(use_llm),
             gate_passed=gate_passed,
+            context=context,
+            flags=flags,
         )
+
+    def _context(self, passages: list[Citation], flags: list[str]) -> list[Citation]:
+        """The passages as the model and the verifier see them: planted instructions cut out.
+
+        Appends ``passage N:kind`` to `flags` for every passage that had some.
+        """
+        if self.settings.guard.passages == "off":
+            return passages
+        context = []
+        for passage in passages:
+            clean, kinds = strip_injections(passage.passage)
+            if kinds:
+                flags += [f"passage {passage.number}:{kind}" for kind in kinds]
+                log.warning(
+                    "injection_suspected", where="passage", doc_id=passage.doc_id, kinds=kinds
+                )
+            strip = kinds and self.settings.guard.passages == "strip"
+            context.append(passage.model_copy(update={"passage": clean}) if strip else passage)
+        return context
 
     def _plan(self, use_llm: bool) -> list[tuple[LLMTier, ChatTier | None]]:
         """The tiers to try, in order, up to the extractive one (which cannot fail)."""
@@ -242,7 +295,7 @@ class QAPipeline:
 
     def _messages(self, request: _Request) -> Messages:
         return build_messages(
-            request.question, request.passages, max_chars=self.settings.passage_max_chars
+            request.question, request.context, max_chars=self.settings.passage_max_chars
         )
 
     def _run_tier(
@@ -256,7 +309,7 @@ class QAPipeline:
             chat = self._available(tier, chat)
             generation = chat.generate(messages, passage_numbers=request.numbers)
             request.timer.lap(f"generate_{tier.name}")
-            return self._judge(request, tier.name, generation, started)
+            return self._accept(request, tier.name, generation, started)
         except TierFailedError as exc:
             self._failed(request, tier.name, exc, started)
             raise
@@ -271,7 +324,7 @@ class QAPipeline:
             passages=request.passages,
         )
         if not request.gate_passed:
-            yield FinalEvent(answer=self._declined(request, "gate"))
+            yield FinalEvent(answer=self._declined(request, "gate", request.gate_reason))
             return
         messages = self._messages(request)
         for index, (tier, chat) in enumerate(plan):
@@ -288,7 +341,7 @@ class QAPipeline:
                 generation: Generation | None = None
                 items = chat.stream(messages, passage_numbers=request.numbers)
                 with closing(_held_back(items)) as held:
-                    for item in held:
+                    for item in self._sentence_gate(held, request.context):
                         if isinstance(item, Generation):
                             generation = item
                         else:
@@ -296,7 +349,7 @@ class QAPipeline:
                             yield TokenEvent(tier=tier.name, text=item)
                 request.timer.lap(f"generate_{tier.name}")
                 assert generation is not None  # ChatTier.stream ends with it or raises
-                outcome = self._judge(request, tier.name, generation, started)
+                outcome = self._accept(request, tier.name, generation, started)
             except TierFailedError as exc:
                 self._failed(request, tier.name, exc, started)
                 following = plan[index + 1][0].name if index + 1 < len(plan) else None
@@ -304,7 +357,41 @@ class QAPipeline:
                 continue
             yield FinalEvent(answer=self._finish(request, outcome))
             return
-        yield FinalEvent(answer=self._declined(request, "none"))
+        yield FinalEvent(answer=self._declined(request, "none", "none"))
+
+    def _sentence_gate(
+        self, items: Iterator[str | Generation], passages: list[Citation]
+    ) -> Iterator[str | Generation]:
+        """Release a tier's stream a verified sentence at a time.
+
+        Each sentence is held until the next one begins, then checked with the
+        fast checker against the passages it cites: under ``remove`` an
+        unsupported sentence is never sent, under ``mark`` it is sent marked.
+        The final event's answer, verified with the configured verifier, is
+        authoritative (a judge may still remove a sentence that was streamed).
+        """
+        buffer = ""
+        for item in items:
+            if isinstance(item, Generation):
+                yield from self._gated(buffer, passages)
+                buffer = ""
+                yield item
+                continue
+            buffer += item
+            sentences = split_sentences(buffer)
+            if len(sentences) > 1:
+                for sentence in sentences[:-1]:
+                    yield from self._gated(sentence.text, passages)
+                buffer = buffer[sentences[-1].start :]
+        yield from self._gated(buffer, passages)
+
+    def _gated(self, text: str, passages: list[Citation]) -> Iterator[str]:
+        """The verified form of one streamed sentence (nothing if it is removed)."""
+        if len(text.strip()) <= 2:
+            return
+        verified = self.verifier.verify([text.strip()], passages, quotes=True)
+        for sentence in verified.sentences:
+            yield f"{sentence.text} "
 
     def _available(self, tier: LLMTier, chat: ChatTier | None) -> ChatTier:
         if chat is None:
@@ -321,6 +408,8 @@ class QAPipeline:
         )
         request.timer.lap("extractive")
         done = time.perf_counter()
+        verified = self.verifier.verify([s.text for s in sentences], request.context, quotes=True)
+        request.timer.lap("verify")
         request.attempts.append(
             TierAttempt(
                 tier=tier.name,
@@ -328,12 +417,21 @@ class QAPipeline:
                 ms=round((done - started) * 1000, 1),
             )
         )
-        return _Outcome(tier=tier.name, sentences=sentences, first_token_at=done)
+        return _Outcome(
+            tier=tier.name,
+            sentences=verified.sentences,
+            verification=verified.verification,
+            first_token_at=done,
+        )
 
-    def _judge(
+    def _accept(
         self, request: _Request, tier: str, generation: Generation, started: float
     ) -> _Outcome:
-        """Decline on NOT_FOUND, else verify; a reply with nothing supported fails the tier."""
+        """Decline on NOT_FOUND, else verify the reply and apply the policy.
+
+        An answer too little of which is supported declines (or, with
+        ``on_unsupported = fallback``, fails the tier so the next one answers).
+        """
         outcome = _Outcome(
             tier=tier,
             sentences=[],
@@ -342,13 +440,19 @@ class QAPipeline:
         )
         if generation.text.strip().rstrip(".").upper() == NOT_FOUND:
             log.info("answer_declined", reason="model_not_found", tier=tier)
-            outcome.declined = True
+            outcome.declined, outcome.decline_reason = True, "model"
         else:
-            outcome.sentences = self._verified(generation.text, request.passages)
+            raw = [s.text for s in split_sentences(generation.text.replace(NOT_FOUND, ""))]
+            verified = self.verifier.verify([s for s in raw if len(s) > 2], request.context)
             request.timer.lap("verify")
-            if not outcome.sentences:
+            outcome.verification = verified.verification
+            if verified.enough:
+                outcome.sentences = verified.sentences
+            else:
                 log.warning("tier_unsupported", tier=tier, text=generation.text[:200])
-                raise TierFailedError(tier, "unsupported", generation.text[:120])
+                if self.settings.verification.on_unsupported == "fallback":
+                    raise TierFailedError(tier, "unsupported", generation.text[:120])
+                outcome.declined, outcome.decline_reason = True, "unsupported"
         request.attempts.append(
             TierAttempt(
                 tier=tier,
@@ -379,44 +483,12 @@ class QAPipeline:
                 return self.chat_tiers[tier.name]
         return None
 
-    def _verified(self, text: str, passages: list[Citation]) -> list[AnswerSentence]:
-        """Keep generated sentences whose resolving citations support them.
-
-        Citations that do not resolve are dropped; an uncited sentence borrows
-        the passage that supports it best; unsupported sentences are removed.
-        """
-        by_number = {p.number: p for p in passages}
-        raw = [s.text for s in split_sentences(text.replace(NOT_FOUND, "")) if len(s.text) > 2]
-        if not raw:
-            return []
-        pairs: list[tuple[int, int]] = []  # (sentence index, passage number)
-        for index, sentence in enumerate(raw):
-            numbers = [n for n in cited_numbers(sentence) if n in by_number] or list(by_number)
-            pairs.extend((index, n) for n in numbers)
-        scores = self.scorer.score_many(
-            [raw[i] for i, _ in pairs], [by_number[n].passage for _, n in pairs]
-        )
-        kept: list[AnswerSentence] = []
-        for index, sentence in enumerate(raw):
-            scored = [(s, n) for (i, n), s in zip(pairs, scores, strict=True) if i == index]
-            cited = [n for n in cited_numbers(sentence) if n in by_number]
-            support = [(s, n) for s, n in scored if n in cited] or [max(scored)]
-            good = [n for s, n in support if s >= self.settings.min_sentence_support]
-            if not good:
-                continue
-            kept.append(
-                AnswerSentence(
-                    text=with_marks(sentence, good),
-                    citations=good,
-                    support=max(s for s, _ in support),
-                )
-            )
-        return kept
-
     def _finish(self, request: _Request, outcome: _Outcome) -> Answer:
         """The answer of the tier that answered (or declined)."""
         if outcome.declined or not outcome.sentences:
-            answer = self._declined(request, outcome.tier)
+            answer = self._declined(
+                request, outcome.tier, outcome.decline_reason or "none", outcome.verification
+            )
             answer.usage = outcome.usage
             return answer
         by_number = {p.number: p for p in request.passages}
@@ -436,6 +508,7 @@ class QAPipeline:
             answer=" ".join(s.text for s in outcome.sentences),
             declined=False,
             sentences=outcome.sentences,
+            verification=outcome.verification,
             citations=sorted(citations.values(), key=lambda c: c.number),
             tier=outcome.tier,
             degraded=_degraded(request),
@@ -443,19 +516,30 @@ class QAPipeline:
             timings_ms=timings,
             usage=outcome.usage,
             attempts=list(request.attempts),
+            flags=request.flags,
         )
 
-    def _declined(self, request: _Request, tier: str) -> Answer:
+    def _declined(
+        self,
+        request: _Request,
+        tier: str,
+        reason: str,
+        verification: Verification | None = None,
+    ) -> Answer:
+        """A decline; its passages are the closest ones found, for the user to look at."""
         return Answer(
             question=request.question,
             search_query=request.query,
-            answer=DECLINE_MESSAGE,
+            answer=REFUSAL if reason == "injection" else DECLINE_MESSAGE,
             declined=True,
+            decline_reason=reason,
+            verification=verification,
             tier=tier,
             degraded=_degraded(request),
             passages=request.passages,
             timings_ms={**request.timer.laps, "total": request.timer.total()},
             attempts=list(request.attempts),
+            flags=request.flags,
         )
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from citewise import __version__
 from citewise.api.errors import install_error_handlers
 from citewise.api.limits import BodyLimitMiddleware
-from citewise.api.routes import ask, documents, health, jobs
+from citewise.api.routes import ask, conversations, documents, health, jobs
 from citewise.core.settings import Settings
 from citewise.runtime import Runtime
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     )
     app.include_router(health.router)
     app.include_router(ask.router)
+    app.include_router(conversations.router)
     app.include_router(documents.router)
     app.include_router(jobs.router)
     return app

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
+from citewise.answer.conversations import ConversationalQA, ConversationStore
 from citewise.answer.pipeline import QAPipeline
 from citewise.api.schemas import AskRequest
 from citewise.core.tenancy import Principal
@@ -27,11 +28,11 @@ def get_pipeline(runtime: Annotated[Runtime, Depends(get_runtime)]) -> QAPipelin
 def get_principal(body: AskRequest) -> Principal:
     """The principal of an ask request.
 
-    Development identity: the tenant (and groups) named in the request. The
+    Development identity: the tenant, user and groups named in the request. The
     gateway issue replaces this with API keys and OIDC tokens; every layer below
     already takes the principal explicitly.
     """
-    return Principal(tenant_id=body.tenant, user_id="anonymous", groups=frozenset(body.groups))
+    return Principal(tenant_id=body.tenant, user_id=body.user, groups=frozenset(body.groups))
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -68,3 +69,35 @@ def get_job_principal(
 ServiceDep = Annotated[IngestService, Depends(get_service)]
 TenantPrincipalDep = Annotated[Principal, Depends(get_tenant_principal)]
 JobPrincipalDep = Annotated[Principal, Depends(get_job_principal)]
+
+
+def get_conversations(runtime: Annotated[Runtime, Depends(get_runtime)]) -> ConversationStore:
+    """The conversation store."""
+    return runtime.conversations
+
+
+def get_conversational(runtime: Annotated[Runtime, Depends(get_runtime)]) -> ConversationalQA:
+    """Questions asked inside stored conversations (the runtime's pipeline and store)."""
+    return ConversationalQA(
+        runtime.pipeline, runtime.conversations, runtime.settings.conversations.history_turns
+    )
+
+
+def get_user_principal(
+    tenant: Annotated[str, Query(min_length=1, max_length=63, description="Your tenant.")],
+    user: Annotated[
+        str, Query(min_length=1, max_length=255, description="Your user id.")
+    ] = "anonymous",
+) -> Principal:
+    """The principal of a request on ``/v1/conversations``: a user's own conversations.
+
+    Development identity: tenant and user named in the query. The gateway issue
+    replaces this with API keys and OIDC tokens; the store below already scopes
+    every query by the principal's tenant and user.
+    """
+    return Principal(tenant_id=tenant, user_id=user)
+
+
+ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
+ConversationalDep = Annotated[ConversationalQA, Depends(get_conversational)]
+UserPrincipalDep = Annotated[Principal, Depends(get_user_principal)]

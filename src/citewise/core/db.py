@@ -1,4 +1,4 @@
-"""Metadata database: documents, ingestion jobs and their files, and the audit log.
+"""Metadata database: documents, ingestion jobs and their files, the audit log, conversations.
 
 SQLAlchemy 2 on SQLite by default (under the data directory), PostgreSQL in
 production with the same code. The schema is owned by the Alembic migrations
@@ -31,6 +31,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -184,6 +185,45 @@ class AuditRecord(Base):
     target: Mapped[str] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class ConversationRecord(Base):
+    """A chat session of one user in one tenant."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_owner", "tenant_id", "user_id", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(63))
+    user_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MessageRecord(Base):
+    """One message of a conversation: a question, or the answer served to it.
+
+    A user message keeps the standalone query searched for it; an assistant
+    message keeps the answer's citations exactly as served (same ``[n]``), its
+    per-sentence support, the verification summary and the tier flags.
+    """
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    search_query: Mapped[str | None] = mapped_column(Text, nullable=True)
+    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    sentences: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """tier, degraded, declined, decline_reason of an answer."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 def migrations_dir() -> Path:

@@ -3,17 +3,58 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
+_REDACTIONS = [
+    # Secrets first: key=value pairs, bearer tokens, well-known key shapes.
+    (
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|secret|api[_-]?key|token|access[_-]?key)(\s*[:=]\s*)\S+"
+        ),
+        r"\1\2[REDACTED]",
+    ),
+    (re.compile(r"(?i)\bbearer\s+[a-z0-9._~+/-]{8,}=*"), "Bearer [REDACTED]"),
+    (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}\b"), "[REDACTED-KEY]"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED-KEY]"),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), "[REDACTED-KEY]"),
+    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "[EMAIL]"),
+    (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[CARD]"),
+    (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[SSN]"),
+    (re.compile(r"\(\d{3}\)\s?\d{3}[ .-]\d{4}\b"), "[PHONE]"),
+    (re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\b"), "[PHONE]"),
+    (re.compile(r"(?<![\w.])\+?\d{1,3}[ .-]?\(?\d{2,4}\)?[ .-]\d{3,4}[ .-]\d{3,4}\b"), "[PHONE]"),
+]
 
-def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
+
+def redact(text: str) -> str:
+    """`text` with e-mail addresses, phone, card and social-security numbers and secrets masked."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_event(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Structlog processor: redact every string value of the event."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+def configure_logging(level: str = "INFO", *, json: bool = False, redact: bool = True) -> None:
     """Route structlog and stdlib logging to stderr at `level`.
 
     Args:
         level: Minimum level name (``DEBUG``, ``INFO``, ...).
         json: One JSON object per line (for log shippers) instead of console text.
+        redact: Mask personal data and secrets in every string field (`redact`).
     """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -27,6 +68,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            *([_redact_event] if redact else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -74,7 +74,29 @@ class AnswerSentence(BaseModel):
 
     text: str
     citations: list[int]
-    support: float
+    support: float = Field(description="How well its cited passages support it, 0..1.")
+    supported: bool = Field(
+        default=True, description="Whether it passed verification (false: shown marked)."
+    )
+    missing: list[str] = Field(
+        default_factory=list,
+        description="Numbers and names it states that its passages lack.",
+    )
+
+
+class Verification(BaseModel):
+    """How well an answer is supported by the passages it cites."""
+
+    verifier: str = Field(
+        description="fast, llm or fast+llm; '(judge unavailable)' if it fell back."
+    )
+    policy: Literal["remove", "mark"]
+    threshold: float
+    score: float = Field(description="Mean support of every sentence the tier wrote, 0..1.")
+    sentences: int = Field(description="Sentences the tier wrote.")
+    supported: int
+    removed: int = 0
+    marked: int = 0
 
 
 class TierAttempt(BaseModel):
@@ -99,7 +121,16 @@ class Answer(BaseModel):
     )
     answer: str
     declined: bool
+    decline_reason: str = Field(
+        default="",
+        description="gate (no relevant passage), model (the model found no answer), "
+        "unsupported (verification rejected the answer), injection (the question tried to "
+        "change Citewise's instructions) or none (no tier answered).",
+    )
     sentences: list[AnswerSentence] = Field(default_factory=list)
+    verification: Verification | None = Field(
+        default=None, description="Present on every answer a tier produced, also when declined."
+    )
     citations: list[Citation] = Field(default_factory=list)
     tier: str
     degraded: bool = False
@@ -113,4 +144,8 @@ class Answer(BaseModel):
     attempts: list[TierAttempt] = Field(
         default_factory=list,
         description="Each tier tried, in order, and what came of it.",
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Suspected prompt injections: 'question:<kind>' or 'passage <n>:<kind>'.",
     )

@@ -189,6 +189,52 @@ def _default_tiers() -> list[LLMTier]:
     ]
 
 
+class VerificationSettings(BaseModel):
+    """Groundedness verification of every answer, sentence by sentence."""
+
+    verifier: Literal["fast", "llm", "fast+llm"] = Field(
+        "fast",
+        description="fast: lexical + embedding support with a numbers/names check; llm: a "
+        "yes/no judge model; fast+llm: the judge confirms what the fast check passes.",
+    )
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="Support below which a sentence is unsupported."
+    )
+    policy: Literal["remove", "mark"] = Field(
+        "remove", description="What happens to an unsupported sentence: removed, or shown marked."
+    )
+    min_supported: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the answer's sentences that must be supported; below it (or "
+        "with none supported) Citewise declines and shows the closest passages.",
+    )
+    on_unsupported: Literal["decline", "fallback"] = Field(
+        "decline", description="decline, or let the next tier (e.g. extractive) answer instead."
+    )
+    judge_tier: str = Field(
+        "local", description="The configured LLM tier whose endpoint serves as judge."
+    )
+    judge_timeout_s: float = Field(30.0, gt=0, description="Per-claim timeout of the judge.")
+    judge_concurrency: int = Field(
+        1, ge=1, description="Claims judged at once (raise it for a GPU-served judge)."
+    )
+
+
+class GuardSettings(BaseModel):
+    """Prompt-injection guardrails (see citewise.answer.guard)."""
+
+    questions: Literal["block", "flag", "off"] = Field(
+        "block", description="A question that looks like an injection: refused, logged, or neither."
+    )
+    passages: Literal["strip", "flag", "off"] = Field(
+        "strip",
+        description="Passage sentences that look like injections: cut from what the model "
+        "sees and what answers are verified against, logged, or neither.",
+    )
+
+
 class AnswerSettings(BaseModel):
     """Answer composition and the decline policy."""
 
@@ -200,9 +246,8 @@ class AnswerSettings(BaseModel):
         description="Best passage sentence's relevance below which Citewise declines "
         "(calibrated on samples/questions.json).",
     )
-    min_sentence_support: float = Field(
-        0.5, description="Per-sentence support below which a generated sentence is dropped."
-    )
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
     extractive_sentences: int = 3
 
 
@@ -230,6 +275,18 @@ class QueueSettings(BaseModel):
     )
     poll_interval_s: float = Field(
         0.5, gt=0, description="Longest wait between polls of an idle SQLite queue."
+    )
+
+
+class ConversationSettings(BaseModel):
+    """Chat sessions stored in the metadata database."""
+
+    history_turns: int = Field(
+        6,
+        ge=0,
+        le=50,
+        description="Latest messages of a conversation (questions and answers, each one turn) "
+        "given to the query rewriter for a follow-up question.",
     )
 
 
@@ -262,6 +319,9 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = False
+    log_redact: bool = Field(
+        True, description="Mask e-mail addresses, phone and card numbers and secrets in logs."
+    )
     index: IndexSettings = Field(default_factory=IndexSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
@@ -272,6 +332,7 @@ class Settings(BaseSettings):
     api: APISettings = Field(default_factory=APISettings)
     ui: UISettings = Field(default_factory=UISettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    conversations: ConversationSettings = Field(default_factory=ConversationSettings)
 
     @classmethod
     def settings_customise_sources(

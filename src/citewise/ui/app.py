@@ -39,6 +39,9 @@ if question:
         answer = response.json()
         if answer["declined"]:
             st.warning(answer["answer"])
+            for passage in answer["passages"][:3]:  # the closest passages, to look at
+                with st.expander(f"Closest passage: {passage['source']}"):
+                    st.write(passage["passage"])
         else:
             st.markdown(answer["answer"])
         for citation in answer["citations"]:
@@ -53,4 +56,12 @@ if question:
             )
             with st.expander(f"[{citation['number']}] {where}"):
                 st.write(citation["quote"] or citation["passage"])
-        st.caption(f"Answered by: {answer['tier']} · {answer['timings_ms'].get('total', 0):.0f} ms")
+        verification = answer.get("verification") or {}
+        checked = (
+            f" · verified ({verification['verifier']}): {verification['supported']} of "
+            f"{verification['sentences']} sentences supported, score {verification['score']:.2f}"
+            if verification
+            else ""
+        )
+        total_ms = answer["timings_ms"].get("total", 0)
+        st.caption(f"Answered by: {answer['tier']} · {total_ms:.0f} ms{checked}")

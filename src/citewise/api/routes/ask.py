@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from citewise.answer.stream import AnswerEvent, ErrorEvent, sse_fields
-from citewise.api.deps import PipelineDep, PrincipalDep
+from citewise.api.deps import ConversationalDep, PipelineDep, PrincipalDep
 from citewise.api.schemas import AskRequest, LLMStatus
 from citewise.core.errors import CitewiseError
 from citewise.core.schemas import Answer
@@ -32,21 +32,46 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/ask", response_model=Answer)
-def ask(body: AskRequest, pipeline: PipelineDep, principal: PrincipalDep) -> Answer:
-    """Answer a question from the documents the caller may read, with citations."""
+def ask(
+    body: AskRequest,
+    pipeline: PipelineDep,
+    principal: PrincipalDep,
+    conversations: ConversationalDep,
+) -> Answer:
+    """Answer a question from the documents the caller may read, with citations.
+
+    With `conversation_id` the conversation's latest turns are the history and
+    the question and answer are appended to it (404 if it is not the caller's).
+    """
+    if body.conversation_id is not None:
+        return conversations.ask(
+            body.question, principal, body.conversation_id, use_llm=body.use_llm
+        )
     return pipeline.ask(body.question, principal, history=body.history, use_llm=body.use_llm)
 
 
 @router.post("/ask/stream", response_class=EventSourceResponse, responses=_STREAM_DOC)
 def ask_stream(
-    body: AskRequest, pipeline: PipelineDep, principal: PrincipalDep
+    body: AskRequest,
+    pipeline: PipelineDep,
+    principal: PrincipalDep,
+    conversations: ConversationalDep,
 ) -> EventSourceResponse:
     """Stream the answer as it is generated; the `final` event carries the verified answer.
 
     Retrieval runs before the response starts, so a bad request still gets its
     HTTP error; a failure after that ends the stream with an `error` event.
+    With `conversation_id` the answer of the `final` event is appended to the
+    conversation as that event is produced.
     """
-    events = pipeline.stream(body.question, principal, history=body.history, use_llm=body.use_llm)
+    if body.conversation_id is not None:
+        events = conversations.stream(
+            body.question, principal, body.conversation_id, use_llm=body.use_llm
+        )
+    else:
+        events = pipeline.stream(
+            body.question, principal, history=body.history, use_llm=body.use_llm
+        )
     return EventSourceResponse(_sse(events))
 
 

@@ -50,17 +50,8 @@ class LLMReranker:
             raise ConfigError("the llm reranker needs retrieval.rerank.llm_base_url")
         self.name = f"llm:{model}"
         self.concurrency = concurrency
-        self.chat = ChatOpenAI(
-            http_client=httpx.Client(trust_env=not loopback),
-            base_url=base_url,
-            api_key=api_key or SecretStr("not-needed"),
-            model=model,
-            timeout=timeout_s,
-            max_retries=1,
-            max_completion_tokens=1,
-            temperature=0.0,
-            logprobs=True,
-            top_logprobs=10,
+        self.chat = yes_no_client(
+            base_url, model, api_key=api_key, timeout_s=timeout_s, loopback=loopback
         )
 
     def warm_up(self) -> None:
@@ -76,13 +67,37 @@ class LLMReranker:
 
     def _score_one(self, query: str, passage: str) -> float:
         fenced = passage[:PASSAGE_CHARS].replace("```", "'''")
-        message = self.chat.invoke(
-            [
-                ("system", SYSTEM),
-                ("human", f"Query: {query}\n\nPassage:\n```\n{fenced}\n```\n\nRelevant (yes/no)?"),
-            ]
-        )
-        return yes_probability(message.response_metadata.get("logprobs"))
+        prompt = f"Query: {query}\n\nPassage:\n```\n{fenced}\n```\n\nRelevant (yes/no)?"
+        return ask_yes_no(self.chat, SYSTEM, prompt)
+
+
+def yes_no_client(
+    base_url: str,
+    model: str,
+    *,
+    api_key: SecretStr | None = None,
+    timeout_s: float = 30.0,
+    loopback: bool = False,
+) -> ChatOpenAI:
+    """A chat client that answers with one token and returns its top log-probabilities."""
+    return ChatOpenAI(
+        http_client=httpx.Client(trust_env=not loopback),
+        base_url=base_url,
+        api_key=api_key or SecretStr("not-needed"),
+        model=model,
+        timeout=timeout_s,
+        max_retries=1,
+        max_completion_tokens=1,
+        temperature=0.0,
+        logprobs=True,
+        top_logprobs=10,
+    )
+
+
+def ask_yes_no(chat: ChatOpenAI, system: str, prompt: str) -> float:
+    """P(yes) of the model's one-token answer to `prompt` under `system`."""
+    message = chat.invoke([("system", system), ("human", prompt)])
+    return yes_probability(message.response_metadata.get("logprobs"))
 
 
 def yes_probability(logprobs: object) -> float:
