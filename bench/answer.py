@@ -198,8 +198,9 @@ def main() -> None:
                     measure = measure_ask if mode == "ask" else measure_stream
                     results = [measure(pipeline, q, principal) for q in questions]
                 ttft = [r.ttft for r in results if r.ttft is not None]
+                answered = sum(r.tier == "local" and "declined" not in r.failures for r in results)
                 note = (
-                    f"answered by local {sum(r.tier == 'local' for r in results)}/{len(results)}, "
+                    f"answered by local {answered}/{len(results)} (the rest declined), "
                     f"ttft of {len(ttft)}, {sum(r.tokens for r in results)} tokens generated"
                 )
                 totals = [r.total for r in results]
