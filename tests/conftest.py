@@ -92,3 +92,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# --- the job queue's Redis backend: a real server when one is given ---------------------------
+
+REDIS_URL_ENV = "CITEWISE_TEST_REDIS_URL"
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    """A Redis server URL from ``CITEWISE_TEST_REDIS_URL`` (``.ci/run`` starts one and sets it).
+
+    Without it the test is skipped locally and fails under CI. Tests keep apart by
+    queue name (a Huey name is the prefix of its Redis keys).
+    """
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{REDIS_URL_ENV} is not set; .ci/run must start Redis")
+        pytest.skip(f"Redis queue tests need {REDIS_URL_ENV} (bash scripts/redis_test_server.sh)")
+    return url

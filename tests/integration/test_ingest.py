@@ -128,3 +128,63 @@ def test_text_documents_follow_the_file_path(runtime) -> None:
     assert runtime.store.count("t7") == first[0].chunks + second[1].chunks
     with pytest.raises(IngestError, match="repeats a doc_id"):
         runtime.ingestor.ingest_texts([docs[0], docs[0]], tenant_id="t7")
+
+
+def test_a_job_embeds_small_files_together_with_the_same_result(runtime, monkeypatch) -> None:
+    """Jobs prepare files ahead on a thread and embed the ready ones in one call."""
+    import numpy as np
+
+    from citewise.ingest.service import Upload
+
+    files = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".md", ".txt", ".eml", ".html"))
+    for path in files:  # the reference: one file at a time
+        assert runtime.ingestor.ingest_file(path, tenant_id="single", doc_id=path.name).chunks
+
+    calls: list[int] = []
+    embed = runtime.embedder.embed
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return embed(texts)
+
+    monkeypatch.setattr(runtime.embedder, "embed", counting)
+    principal = Principal(tenant_id="job")
+    uploads = [Upload(stream=p, filename=p.name, doc_id=p.name) for p in files]
+    job = runtime.service.submit(principal, uploads, queue=False).job
+    runtime.jobs.run(job.id)
+
+    done = runtime.service.get_job(principal, job.id)
+    assert (done.status, done.files_done, done.chunks_done) == (
+        "succeeded", len(files), done.chunks_total,
+    )  # fmt: skip
+    assert runtime.store.document_counts("job") == runtime.store.document_counts("single")
+    assert sum(calls) == done.chunks_total and len(calls) < len(files)
+    question = "How do I get on the new VPN?"
+    single = runtime.retriever.search(question, Principal(tenant_id="single"))
+    batched = runtime.retriever.search(question, Principal(tenant_id="job"))
+    assert [h.chunk.text for h in batched] == [h.chunk.text for h in single]
+
+
+def test_token_counts_stay_right_while_another_thread_embeds(embedder) -> None:
+    """Counting must not see the truncation that embedding sets on the shared tokenizer."""
+    import threading
+
+    long_texts = [
+        f"Paragraph {n}: " + "the travel policy applies to contractors " * 60 for n in range(40)
+    ]
+    expected = [embedder.count_tokens(t) for t in long_texts]
+    assert min(expected) > embedder.settings.max_seq_length
+    stop = threading.Event()
+
+    def embed_forever() -> None:
+        while not stop.is_set():
+            embedder.embed(long_texts[:4])
+
+    thread = threading.Thread(target=embed_forever)
+    thread.start()
+    try:
+        for _ in range(5):
+            assert [embedder.count_tokens(t) for t in long_texts] == expected
+    finally:
+        stop.set()
+        thread.join()

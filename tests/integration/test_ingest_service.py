@@ -391,3 +391,22 @@ def test_a_stopping_worker_hands_the_job_back_and_leases_decide_recovery(
     runtime.jobs.run(job.id)
     done = runtime.service.get_job(principal, job.id)
     assert (done.status, done.attempts, done.files_done) == ("succeeded", 2, 2)
+
+
+def test_a_queued_job_whose_message_was_lost_is_queued_again(runtime: Runtime) -> None:
+    """The enqueue failed, or Redis restarted without persistence: the sweep finds the job."""
+    from datetime import timedelta
+
+    from citewise.core.db import utcnow
+
+    principal = Principal(tenant_id="acme")
+    job = runtime.service.submit(principal, [_upload("lib.txt", LIBRARY)], queue=False).job
+    assert runtime.jobs.recover(exclusive=False) == []  # just queued: its message may be on its way
+    with runtime.db.session() as session:
+        record = session.get(JobRecord, job.id)
+        assert record is not None
+        record.updated_at = utcnow() - timedelta(seconds=3 * runtime.settings.queue.lease_s)
+    assert runtime.jobs.recover(exclusive=False) == [(job.id, 0.0)]
+    assert runtime.jobs.recover(exclusive=False) == []  # touched: not again for two leases
+    runtime.jobs.run(job.id)
+    assert runtime.service.get_job(principal, job.id).status == "succeeded"

@@ -62,3 +62,13 @@ def test_ranking_matches_rank_bm25_reference() -> None:
             sorted(range(n), key=lambda i: -ours[i])[:2]
             == sorted(range(n), key=lambda i: -theirs[i])[:2]
         )
+
+
+def test_tokenize_is_thread_safe() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Employees travelling {n} times claimed reimbursements quarterly" for n in range(200)]
+    expected = [tokenize(t) for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(5):
+            assert list(pool.map(tokenize, texts)) == expected

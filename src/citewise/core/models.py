@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
@@ -62,6 +62,8 @@ class Embedder:
         self.settings = settings
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._counter: Any = None  # a `tokenizers.Tokenizer` that only counts
 
     def warm_up(self) -> None:
         """Load the weights once (thread-safe, idempotent)."""
@@ -112,7 +114,24 @@ class Embedder:
         return vector
 
     def count_tokens(self, text: str) -> int:
-        """Number of model tokens in `text` (without special tokens)."""
-        encoded = self.model.tokenizer(text, add_special_tokens=False, verbose=False)
-        ids: list[int] = encoded["input_ids"]
-        return len(ids)
+        """Number of model tokens in `text` (without special tokens); thread-safe.
+
+        Counts with a private copy of the fast tokenizer that never truncates: the
+        model's own tokenizer is reconfigured (truncation, padding) by each call with
+        other settings than the last, which races with `embed` on another thread.
+        """
+        counter = self._counter
+        if counter is None:
+            tokenizer = self.model.tokenizer
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            with self._count_lock:
+                if backend is None:  # a slow (Python) tokenizer: count under the lock
+                    ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
+                    return len(ids)
+                if self._counter is None:
+                    copy = type(backend).from_str(backend.to_str())
+                    copy.no_truncation()
+                    copy.no_padding()
+                    self._counter = copy
+                counter = self._counter
+        return len(counter.encode(text, add_special_tokens=False).ids)

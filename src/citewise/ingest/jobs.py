@@ -3,11 +3,13 @@
 A job's state is in the database, never only in a worker's memory:
 
 - `JobRunner.run` claims the job (``queued`` -> ``running``, with this worker's id
-  and a lease) and ingests its files in order, each through `Ingestor.ingest_file`
-  (sha256 dedup, new version's points written before the old version's are
-  deleted). Each file's outcome is committed as soon as it is known, so a job
-  resumed after a crash goes on with the files not yet done; a file interrupted
-  half-way is ingested again under the same version and point ids.
+  and a lease) and ingests its files in order, in three overlapping stages: a
+  thread parses, chunks and BM25-encodes the next files (`Ingestor.prepare_file`),
+  a second embeds the ready ones together, and the job's thread writes them one by
+  one (`Ingestor.commit_file`: sha256 dedup, new version's points written before
+  the old version's are deleted). Each file's outcome is committed as soon as it is
+  known, so a job resumed after a crash goes on with the files not yet done; a
+  file interrupted half-way is ingested again under the same version and point ids.
 - Permanent errors (`IngestError`, anything unexpected) fail the file, recorded on
   the file and its document; the job goes on.
 - Transient errors (`VectorIndexError`, the database's `OperationalError`) put the
@@ -30,8 +32,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
+import numpy as np
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
@@ -49,13 +51,19 @@ from citewise.core.db import (
 from citewise.core.errors import CitewiseError, StoredFileMissingError, VectorIndexError
 from citewise.core.settings import QueueSettings
 from citewise.ingest.filestore import FileStore
-from citewise.ingest.pipeline import FileOutcome, Ingestor, ProgressSink
+from citewise.ingest.pipeline import FileOutcome, Ingestor, PreparedFile, ProgressSink
+from citewise.ingest.prefetch import Prefetcher
 from citewise.retrieval.store.base import VectorStore
 
 log = structlog.get_logger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (VectorIndexError, OperationalError)
 """Errors worth retrying the job for: the index or the database is briefly unavailable."""
+
+EMBED_BATCH = 256
+"""Most chunks of small files embedded in one call (the embedder takes what is ready)."""
+PREFETCH_CHUNKS = 512
+"""How many chunks of prepared files may wait for the embedder."""
 
 _STRIPES = 64
 _doc_locks = [threading.Lock() for _ in range(_STRIPES)]
@@ -85,6 +93,7 @@ def find_document(session: Session, tenant_id: str, doc_id: str) -> DocumentReco
 @dataclass(frozen=True)
 class _FileTask:
     file_id: int
+    position: int
     tenant_id: str
     doc_id: str
     filename: str
@@ -92,6 +101,18 @@ class _FileTask:
     acl_groups: list[str]
     force: bool
     previous_sha: str
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A job file after its first half (`Ingestor.prepare_file`), or what stopped it."""
+
+    task: _FileTask
+    result: PreparedFile | FileOutcome | Exception
+
+    @property
+    def chunks(self) -> int:
+        return len(self.result.drafts) if isinstance(self.result, PreparedFile) else 0
 
 
 class _JobProgress:
@@ -205,21 +226,99 @@ class JobRunner:
             return None
         log.info("job_started", job_id=job_id, worker=self.worker_id)
         try:
-            while True:
-                if should_stop():
-                    self._hand_back(job_id)
-                    return 0.0
-                task = self._next_file(job_id)
-                if task is None:
-                    break
-                if task.doc_id:
-                    outcome = self._ingest(job_id, task, progress)
-                    if on_file is not None and outcome is not None:
-                        on_file(task.filename, outcome)
+            if not self._run_files(job_id, should_stop, progress, on_file):
+                self._hand_back(job_id)
+                return 0.0
             self._finish(job_id)
         except TRANSIENT_ERRORS as exc:
             return self._transient(job_id, exc)
         return None
+
+    def _run_files(
+        self,
+        job_id: str,
+        should_stop: Callable[[], bool],
+        progress: ProgressSink | None,
+        on_file: FileCallback | None,
+    ) -> bool:
+        """Ingest the job's files in order; False when stopped before the end.
+
+        Three stages overlap: a thread parses, chunks and BM25-encodes the next
+        files (`Ingestor.prepare_file`), a second embeds the files that are ready
+        together (up to `EMBED_BATCH` chunks; a larger file is left to embed alone,
+        batch by batch as it is written), and this thread writes them one by one.
+        """
+        prepared = Prefetcher(
+            self._prepare_files(job_id, should_stop),
+            weight=lambda item: item.chunks,
+            max_weight=PREFETCH_CHUNKS,
+            name=f"citewise-prepare-{job_id[:8]}",
+        )
+        embedded = Prefetcher(
+            self._embedded(prepared),
+            weight=lambda pair: pair[0].chunks,
+            max_weight=EMBED_BATCH,
+            name=f"citewise-embed-{job_id[:8]}",
+        )
+        # Left in reverse: preparing stops first, which ends the embedding thread's wait.
+        with embedded, prepared:
+            while batch := embedded.batch(1):
+                for item, dense in batch:
+                    if should_stop():
+                        return False
+                    outcome = self._ingest(job_id, item, dense, progress)
+                    if on_file is not None and outcome is not None:
+                        on_file(item.task.filename, outcome)
+        return not should_stop()
+
+    def _embedded(
+        self, prepared: Prefetcher[_Prepared]
+    ) -> Iterator[tuple[_Prepared, np.ndarray | None]]:
+        """The prepared files with their vectors, in order (runs on the embedding thread)."""
+        while batch := prepared.batch(EMBED_BATCH):
+            yield from zip(batch, self._embed(batch), strict=True)
+
+    def _prepare_files(self, job_id: str, should_stop: Callable[[], bool]) -> Iterator[_Prepared]:
+        """The job's files to ingest, in order, each prepared (runs on the prefetch thread)."""
+        after = -1
+        while not should_stop():
+            task = self._next_file(job_id, after=after)
+            if task is None:
+                return
+            after = task.position
+            if task.doc_id:  # otherwise _next_file has settled it
+                yield _Prepared(task, self._prepare(task))
+
+    def _prepare(self, task: _FileTask) -> PreparedFile | FileOutcome | Exception:
+        try:
+            with self.files.local_path(task.sha256) as path:
+                return self.ingestor.prepare_file(
+                    path,
+                    tenant_id=task.tenant_id,
+                    doc_id=task.doc_id,
+                    acl_groups=task.acl_groups,
+                    filename=task.filename,
+                    force=task.force,
+                )
+        except Exception as exc:  # recorded (or retried) in order by the job's thread
+            return exc
+
+    def _embed(self, batch: list[_Prepared]) -> list[np.ndarray | None]:
+        """Vectors of the batch's prepared files, in one call; None where a file embeds itself."""
+        files = [i.result for i in batch if isinstance(i.result, PreparedFile)]
+        if not files or sum(len(f.drafts) for f in files) > EMBED_BATCH:
+            return [None] * len(batch)
+        try:
+            dense = self.ingestor.embedder.embed([t for f in files for t in f.texts])
+        except Exception as exc:  # each file tries again alone and fails alone
+            log.warning("batch_embedding_failed", files=len(files), error=repr(exc))
+            return [None] * len(batch)
+        vectors: list[np.ndarray | None] = []
+        start = 0
+        for item in batch:
+            vectors.append(dense[start : start + item.chunks] if item.chunks else None)
+            start += item.chunks
+        return vectors
 
     def _claim(self, job_id: str) -> bool:
         now = utcnow()
@@ -251,8 +350,8 @@ class JobRunner:
             job.started_at = job.started_at or now
         return True
 
-    def _next_file(self, job_id: str) -> _FileTask | None:
-        """The next file to ingest, marked processing; None when every file is done."""
+    def _next_file(self, job_id: str, *, after: int = -1) -> _FileTask | None:
+        """The next file after position `after` to ingest, marked processing; None at the end."""
         with self.db.session() as session:
             job = session.get(JobRecord, job_id)
             assert job is not None
@@ -260,6 +359,7 @@ class JobRunner:
                 select(JobFileRecord)
                 .where(
                     JobFileRecord.job_id == job_id,
+                    JobFileRecord.position > after,
                     JobFileRecord.status.in_(("queued", "processing")),
                 )
                 .order_by(JobFileRecord.position)
@@ -275,7 +375,9 @@ class JobRunner:
             doc = find_document(session, job.tenant_id, row.doc_id) if row.doc_id else None
             if row.doc_id is None or row.sha256 is None:
                 self._file_done(session, job, row, "failed", error="nothing to ingest")
-                return _FileTask(row.id, job.tenant_id, "", row.filename, "", [], False, "")
+                return _FileTask(
+                    row.id, row.position, job.tenant_id, "", row.filename, "", [], False, ""
+                )
             if doc is None or doc.job_id != job_id or doc.status == "deleted":
                 self._file_done(
                     session,
@@ -284,11 +386,14 @@ class JobRunner:
                     "superseded",
                     error="a later upload, re-ingestion or delete of this document replaced it",
                 )
-                return _FileTask(row.id, job.tenant_id, "", row.filename, "", [], False, "")
+                return _FileTask(
+                    row.id, row.position, job.tenant_id, "", row.filename, "", [], False, ""
+                )
             row.status = "processing"
             doc.status = "processing"
             return _FileTask(
                 file_id=row.id,
+                position=row.position,
                 tenant_id=job.tenant_id,
                 doc_id=row.doc_id,
                 filename=row.filename,
@@ -299,8 +404,14 @@ class JobRunner:
             )
 
     def _ingest(
-        self, job_id: str, task: _FileTask, progress: ProgressSink | None
+        self,
+        job_id: str,
+        item: _Prepared,
+        dense: np.ndarray | None,
+        progress: ProgressSink | None,
     ) -> FileOutcome | None:
+        """Write one prepared file (or its failure) and commit its outcome, in job order."""
+        task = item.task
         sink = _JobProgress(self, job_id, task.file_id, progress)
         with document_lock(task.tenant_id, task.doc_id):
             with self.db.session() as session:  # a delete may have come first
@@ -314,10 +425,7 @@ class JobRunner:
                     )
                     return None
             try:
-                with self.files.local_path(task.sha256) as path:
-                    outcome = self._ingest_path(path, task, sink)
-            except StoredFileMissingError as exc:
-                outcome = self._failure(task, exc.code, str(exc))
+                outcome = self._outcome(task, item.result, dense, sink)
             except TRANSIENT_ERRORS:
                 with self.db.session() as session:
                     session.execute(
@@ -326,11 +434,6 @@ class JobRunner:
                         .values(status="queued")
                     )
                 raise
-            except Exception as exc:  # a bug or an unexpected library error: this file only
-                log.exception("ingest_crashed", job_id=job_id, doc_id=task.doc_id)
-                outcome = self._failure(
-                    task, "internal_error", f"{task.filename}: unexpected error: {exc!r}"
-                )
             with self.db.session() as session:
                 job = session.get(JobRecord, job_id)
                 row = session.get(JobFileRecord, task.file_id)
@@ -348,17 +451,31 @@ class JobRunner:
             release_file(self.db, self.files, task.previous_sha)
         return outcome
 
-    def _ingest_path(self, path: Path, task: _FileTask, sink: ProgressSink) -> FileOutcome:
-        return self.ingestor.ingest_file(
-            path,
-            tenant_id=task.tenant_id,
-            doc_id=task.doc_id,
-            acl_groups=task.acl_groups,
-            filename=task.filename,
-            progress=sink,
-            force=task.force,
-            raise_transient=True,
-        )
+    def _outcome(
+        self,
+        task: _FileTask,
+        result: PreparedFile | FileOutcome | Exception,
+        dense: np.ndarray | None,
+        sink: ProgressSink,
+    ) -> FileOutcome:
+        """Commit a prepared file, or turn what stopped it into its outcome."""
+        try:
+            if isinstance(result, PreparedFile):
+                return self.ingestor.commit_file(result, dense, progress=sink, raise_transient=True)
+            if isinstance(result, FileOutcome):
+                return result
+            raise result
+        except StoredFileMissingError as exc:
+            return self._failure(task, exc.code, str(exc))
+        except TRANSIENT_ERRORS:
+            raise
+        except CitewiseError as exc:  # refused or unparseable: recorded by the ingestor
+            return self.ingestor.fail_file(task.tenant_id, task.doc_id, task.filename, exc)
+        except Exception as exc:  # a bug or an unexpected library error: this file only
+            log.exception("ingest_crashed", doc_id=task.doc_id, error=repr(exc))
+            return self._failure(
+                task, "internal_error", f"{task.filename}: unexpected error: {exc!r}"
+            )
 
     def _failure(self, task: _FileTask, code: str, message: str) -> FileOutcome:
         with self.db.session() as session:
@@ -476,7 +593,13 @@ class JobRunner:
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def recover(self, *, exclusive: bool) -> list[tuple[str, float]]:
-        """Jobs to queue again: those whose worker is gone, and (``exclusive``) all unfinished.
+        """Jobs to queue again: those whose worker is gone, and those whose message is lost.
+
+        A ``queued`` job untouched for two leases (and not waiting for a retry) may
+        have lost its message: the enqueue failed, or Redis restarted without
+        persistence. It is queued again and touched, so a job waiting behind a long
+        queue gets at most one more message per two leases; a message for a job that
+        is done or running elsewhere is skipped.
 
         Args:
             exclusive: This process is the only possible worker (it owns the embedded
@@ -500,12 +623,21 @@ class JobRunner:
                 job.worker_id = None
                 job.lease_expires_at = None
             jobs = list(orphans)
-            if exclusive:
-                jobs += session.scalars(
-                    select(JobRecord).where(
-                        JobRecord.status == "queued", JobRecord.id.not_in([j.id for j in orphans])
-                    )
-                ).all()
+            queued = select(JobRecord).where(
+                JobRecord.status == "queued", JobRecord.id.not_in([j.id for j in orphans])
+            )
+            if not exclusive:
+                quiet = now - timedelta(seconds=2 * self.settings.lease_s)
+                queued = queued.where(
+                    JobRecord.updated_at < quiet,
+                    JobRecord.next_attempt_at.is_(None) | (JobRecord.next_attempt_at < quiet),
+                )
+            lost = session.scalars(queued).all()
+            for job in lost:
+                if not exclusive:
+                    log.warning("job_requeued", job_id=job.id, reason="message may be lost")
+                job.updated_at = now
+            jobs += lost
             return [
                 (
                     job.id,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+import numpy as np
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from citewise.core.db import Database, DocumentRecord
 from citewise.core.errors import CitewiseError, FileTooLargeError, IngestError, VectorIndexError
 from citewise.core.models import Embedder
-from citewise.core.schemas import Chunk
+from citewise.core.schemas import Chunk, SparseVector
 from citewise.core.settings import Settings
 from citewise.core.tenancy import EVERYONE, validate_tenant_id
 from citewise.core.timing import StageTimer
@@ -100,6 +101,32 @@ class FileOutcome:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class PreparedFile:
+    """A file checked, parsed and chunked, waiting for its vectors and its write.
+
+    `Ingestor.prepare_file` makes it and `Ingestor.commit_file` writes it; between
+    the two its `texts` can be embedded together with other files' (a job does).
+    """
+
+    tenant_id: str
+    doc_id: str
+    source: str
+    groups: list[str]
+    sha: str
+    force: bool
+    title: str
+    drafts: list[ChunkDraft]
+    sparse: list[SparseVector] = field(default_factory=list)
+    """BM25 vectors of `texts`, made with the chunks (on the thread that prepares)."""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def texts(self) -> list[str]:
+        """What is embedded and BM25-encoded for each chunk (see `index_text`)."""
+        return [_index_text(self.title, d.section, d.text) for d in self.drafts]
+
+
 class Ingestor:
     """Runs the ingestion pipeline for files of any tenant.
 
@@ -148,18 +175,117 @@ class Ingestor:
             The outcome: indexed, unchanged or failed (with a clear error).
         """
         source = filename or path.name
-        groups = sorted(set(acl_groups)) or [EVERYONE]
         try:
-            validate_tenant_id(tenant_id)
-            return self._ingest(path, tenant_id, doc_id, groups, source, progress, force)
+            prepared = self.prepare_file(
+                path,
+                tenant_id=tenant_id,
+                doc_id=doc_id,
+                acl_groups=acl_groups,
+                filename=filename,
+                force=force,
+            )
+        except CitewiseError as exc:
+            return self.fail_file(tenant_id, doc_id, source, exc)
+        if isinstance(prepared, FileOutcome):
+            return prepared
+        return self.commit_file(prepared, progress=progress, raise_transient=raise_transient)
+
+    def prepare_file(
+        self,
+        path: Path,
+        *,
+        tenant_id: str,
+        doc_id: str,
+        acl_groups: Sequence[str] = (),
+        filename: str | None = None,
+        force: bool = False,
+    ) -> PreparedFile | FileOutcome:
+        """Check, parse and chunk a file: the first half of `ingest_file`.
+
+        Writes nothing; `commit_file` does, and decides the version again then.
+
+        Returns:
+            The prepared file, or an ``unchanged`` outcome (parsing skipped).
+
+        Raises:
+            CitewiseError: The file is refused or cannot be parsed (see `fail_file`).
+        """
+        source = filename or path.name
+        groups = sorted(set(acl_groups)) or [EVERYONE]
+        validate_tenant_id(tenant_id)
+        max_bytes = int(self.settings.ingest.max_file_mb * 1024 * 1024)
+        if path.stat().st_size > max_bytes:
+            raise FileTooLargeError(
+                f"{source}: {path.stat().st_size / 1e6:.1f} MB is over the "
+                f"{self.settings.ingest.max_file_mb:g} MB limit"
+            )
+        sha = file_sha256(path)
+        decided = self._decide(tenant_id, doc_id, source, sha, groups, force)
+        if isinstance(decided, FileOutcome):
+            return decided
+        timer = StageTimer()
+        parsed = parse_file(
+            path,
+            max_bytes=max_bytes,
+            pdf_strategy=self.settings.ingest.pdf_strategy,
+            filename=source,
+        )
+        timer.lap("parse")
+        drafts = self._drafts(parsed)
+        timer.lap("chunk")
+        sparse = [
+            self.encoder.encode_document(_index_text(parsed.title, d.section, d.text))
+            for d in drafts
+        ]
+        timer.lap("sparse")
+        return PreparedFile(
+            tenant_id=tenant_id,
+            doc_id=doc_id,
+            source=source,
+            groups=groups,
+            sha=sha,
+            force=force,
+            title=parsed.title,
+            drafts=drafts,
+            sparse=sparse,
+            timings_ms=dict(timer.laps),
+        )
+
+    def commit_file(
+        self,
+        prepared: PreparedFile,
+        dense: np.ndarray | None = None,
+        *,
+        progress: ProgressSink | None = None,
+        raise_transient: bool = False,
+    ) -> FileOutcome:
+        """Write a prepared file: vectors, points, the old version retired, the record.
+
+        The version is decided here (the file may have become unchanged meanwhile);
+        the new version's points are all written before the old version's are
+        deleted, and the record moves to the new version last. Errors are
+        recorded and returned as in `ingest_file`.
+
+        Args:
+            prepared: From `prepare_file`.
+            dense: Vectors of ``prepared.texts`` when embedded already (with other
+                files'); None embeds them here, batch by batch.
+            progress: Optional progress receiver.
+            raise_transient: Raise `VectorIndexError` instead of recording it.
+        """
+        try:
+            return self._commit(prepared, dense, progress)
         except VectorIndexError as exc:
             if raise_transient:
                 raise
-            return self._failed(tenant_id, doc_id, source, exc)
+            return self.fail_file(prepared.tenant_id, prepared.doc_id, prepared.source, exc)
         except CitewiseError as exc:
-            return self._failed(tenant_id, doc_id, source, exc)
+            return self.fail_file(prepared.tenant_id, prepared.doc_id, prepared.source, exc)
 
-    def _failed(self, tenant_id: str, doc_id: str, source: str, exc: CitewiseError) -> FileOutcome:
+    def fail_file(
+        self, tenant_id: str, doc_id: str, source: str, exc: CitewiseError
+    ) -> FileOutcome:
+        """Record a file's failure on its document; a previously indexed version stays."""
         log.warning("ingest_failed", tenant=tenant_id, doc_id=doc_id, error=str(exc))
         self._record_failure(tenant_id, doc_id, source, str(exc), exc.code)
         return FileOutcome(
@@ -246,99 +372,113 @@ class Ingestor:
                 )
         return [outcomes[d.doc_id] for d in docs]
 
-    def _ingest(
-        self,
-        path: Path,
-        tenant_id: str,
-        doc_id: str,
-        groups: list[str],
-        source: str,
-        progress: ProgressSink | None,
-        force: bool = False,
-    ) -> FileOutcome:
-        max_bytes = int(self.settings.ingest.max_file_mb * 1024 * 1024)
-        if path.stat().st_size > max_bytes:
-            raise FileTooLargeError(
-                f"{source}: {path.stat().st_size / 1e6:.1f} MB is over the "
-                f"{self.settings.ingest.max_file_mb:g} MB limit"
-            )
-        sha = file_sha256(path)
+    def _decide(
+        self, tenant_id: str, doc_id: str, source: str, sha: str, groups: list[str], force: bool
+    ) -> FileOutcome | int:
+        """The version to write, or an ``unchanged`` outcome (see `_next_version`)."""
         with self.db.session() as session:
             record = _find(session, tenant_id, doc_id)
             version = _next_version(record, sha, groups, force=force)
-            if version is None:
-                assert record is not None
-                log.info("ingest_unchanged", tenant=tenant_id, doc_id=doc_id)
-                return FileOutcome(
-                    source=source,
-                    doc_id=doc_id,
-                    status="unchanged",
-                    version=record.version,
-                    chunks=record.chunk_count,
-                )
+            if version is not None:
+                return version
+            assert record is not None
+            log.info("ingest_unchanged", tenant=tenant_id, doc_id=doc_id)
+            return FileOutcome(
+                source=source,
+                doc_id=doc_id,
+                status="unchanged",
+                version=record.version,
+                chunks=record.chunk_count,
+            )
 
-        timer = StageTimer()
-        parsed = parse_file(
-            path,
-            max_bytes=max_bytes,
-            pdf_strategy=self.settings.ingest.pdf_strategy,
-            filename=source,
+    def _commit(
+        self, prepared: PreparedFile, dense: np.ndarray | None, progress: ProgressSink | None
+    ) -> FileOutcome:
+        tenant_id, doc_id = prepared.tenant_id, prepared.doc_id
+        version = self._decide(
+            tenant_id, doc_id, prepared.source, prepared.sha, prepared.groups, prepared.force
         )
-        timer.lap("parse")
-        chunks = self._chunks(parsed, tenant_id, doc_id, version, groups)
-        timer.lap("chunk")
+        if isinstance(version, FileOutcome):
+            return version
+        chunks = [
+            _to_chunk(d, i, tenant_id, doc_id, version, prepared.title, prepared.groups,
+                      prepared.source)
+            for i, d in enumerate(prepared.drafts)
+        ]  # fmt: skip
         if progress is not None:
             progress.chunks_planned(len(chunks))
-        self._write(tenant_id, chunks, progress)
+        timer = StageTimer()
+        self._write(tenant_id, chunks, progress, dense, prepared.sparse or None)
         timer.lap("embed_index")
         self.store.delete_document(tenant_id, doc_id, except_version=version)
         with self.db.session() as session:
             _record_indexed(
                 session, _find(session, tenant_id, doc_id), tenant_id, doc_id,
-                source=source, sha=sha, version=version, chunks=len(chunks), groups=groups,
-                title=parsed.title,
+                source=prepared.source, sha=prepared.sha, version=version, chunks=len(chunks),
+                groups=prepared.groups, title=prepared.title,
             )  # fmt: skip
+        timings = {**prepared.timings_ms, **timer.laps}
         log.info(
             "ingest_indexed",
             tenant=tenant_id,
             doc_id=doc_id,
             version=version,
             chunks=len(chunks),
-            **timer.laps,
+            **timings,
         )
         return FileOutcome(
-            source=source,
+            source=prepared.source,
             doc_id=doc_id,
             status="indexed",
             version=version,
             chunks=len(chunks),
-            timings_ms=timer.laps,
+            timings_ms=timings,
         )
 
-    def _chunks(
-        self, parsed: ParsedDocument, tenant_id: str, doc_id: str, version: int, groups: list[str]
-    ) -> list[Chunk]:
-        drafts = chunk_document(
+    def _drafts(self, parsed: ParsedDocument) -> list[ChunkDraft]:
+        return chunk_document(
             parsed,
             max_tokens=self.settings.chunking.max_tokens,
             overlap_tokens=self.settings.chunking.overlap_tokens,
             max_table_tokens=self.settings.chunking.max_table_tokens,
             count_tokens=self.embedder.count_tokens,
         )
+
+    def _chunks(
+        self, parsed: ParsedDocument, tenant_id: str, doc_id: str, version: int, groups: list[str]
+    ) -> list[Chunk]:
+        drafts = self._drafts(parsed)
         return [
             _to_chunk(d, i, tenant_id, doc_id, version, parsed.title, groups, parsed.source)
             for i, d in enumerate(drafts)
         ]
 
-    def _write(self, tenant_id: str, chunks: list[Chunk], progress: ProgressSink | None) -> None:
-        """Embed (dense and BM25) and upsert chunks in batches."""
+    def _write(
+        self,
+        tenant_id: str,
+        chunks: list[Chunk],
+        progress: ProgressSink | None,
+        dense: np.ndarray | None = None,
+        sparse: list[SparseVector] | None = None,
+    ) -> None:
+        """Embed (dense and BM25, unless given) and upsert chunks in batches."""
+        if dense is not None and len(dense) != len(chunks):
+            raise ValueError(f"{len(dense)} vectors for {len(chunks)} chunks")
+        if sparse is not None and len(sparse) != len(chunks):
+            raise ValueError(f"{len(sparse)} sparse vectors for {len(chunks)} chunks")
         self.store.ensure_namespace(tenant_id)
         for start in range(0, len(chunks), UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
             texts = [index_text(c) for c in batch]
-            dense = self.embedder.embed(texts)
-            sparse = [self.encoder.encode_document(t) for t in texts]
-            self.store.upsert(tenant_id, batch, dense.tolist(), sparse)
+            vectors = (
+                self.embedder.embed(texts) if dense is None else dense[start : start + len(batch)]
+            )
+            batch_sparse = (
+                [self.encoder.encode_document(t) for t in texts]
+                if sparse is None
+                else sparse[start : start + len(batch)]
+            )
+            self.store.upsert(tenant_id, batch, vectors.tolist(), batch_sparse)
             if progress is not None:
                 progress.chunks_done(len(batch))
 
@@ -375,8 +515,12 @@ class Ingestor:
 
 def index_text(chunk: Chunk) -> str:
     """Text that is embedded and BM25-encoded: document title and section give context."""
-    header = " > ".join(part for part in (chunk.title, chunk.section) if part)
-    return f"{header}\n{chunk.text}" if header else chunk.text
+    return _index_text(chunk.title, chunk.section, chunk.text)
+
+
+def _index_text(title: str, section: str, text: str) -> str:
+    header = " > ".join(part for part in (title, section) if part)
+    return f"{header}\n{text}" if header else text
 
 
 def _to_chunk(

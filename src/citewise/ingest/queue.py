@@ -86,7 +86,10 @@ class JobQueue:
         return int(self.huey.scheduled_count())
 
     def close(self) -> None:
-        """Close the storage's connections."""
+        """Close the storage's connections (SQLite's, or the Redis connection pool)."""
         close = getattr(self.huey.storage, "close", None)
         if close is not None:
             close()
+        pool = getattr(self.huey.storage, "pool", None)
+        if pool is not None:
+            pool.disconnect()

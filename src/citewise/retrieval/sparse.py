@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import Counter
 from functools import lru_cache
 
@@ -33,9 +34,21 @@ ENGLISH_STOPWORDS = frozenset(
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _stemmer() -> snowballstemmer.stemmer:
-    return snowballstemmer.stemmer("english")
+    """A stemmer per thread: a Snowball stemmer keeps the word it works on in its state."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
+
+
+@lru_cache(maxsize=1 << 18)
+def _stem(word: str) -> str:
+    """Snowball stem of a word, cached: stemming is most of the cost of BM25 encoding."""
+    return str(_stemmer().stemWord(word))
 
 
 def tokenize(text: str) -> list[str]:
@@ -47,8 +60,7 @@ def tokenize(text: str) -> list[str]:
     Returns:
         The stemmed terms in order (duplicates kept).
     """
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in ENGLISH_STOPWORDS]
-    return list(_stemmer().stemWords(words))
+    return [_stem(w) for w in _TOKEN.findall(text.lower()) if w not in ENGLISH_STOPWORDS]
 
 
 def term_index(term: str) -> int:
