@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Spans of the many test apps (and `citewise serve` children) are not printed;
+# tests/integration/test_observability.py checks the console default explicitly.
+os.environ.setdefault("CITEWISE_OBSERVABILITY__TRACES", "off")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "kestrel"
@@ -44,7 +47,9 @@ def demo_runtime(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator
     from citewise.runtime import Runtime
 
     data_dir = tmp_path_factory.mktemp("citewise-data")
-    settings = load_settings(data_dir=data_dir)
+    # Answer caches and rate limits off: tests ask the same questions many times and
+    # check fresh answers; tests/integration/test_caches.py and test_rate_limits.py turn them on.
+    settings = load_settings(data_dir=data_dir, cache={"enabled": False}, limits={"enabled": False})
     runtime = Runtime.open(settings, start_llm=False, embedder=embedder)
     for path in sorted(SAMPLES.iterdir()):
         outcome = runtime.ingestor.ingest_file(

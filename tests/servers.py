@@ -36,6 +36,23 @@ class Server:
         }
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.headers: dict[str, str] = {}
+        """Sent by `job` (set with `use_key`)."""
+
+    def create_key(self, tenant: str, role: str = "admin", groups: str = "") -> str:
+        """A new API key, made by ``citewise keys create`` on this server's database."""
+        result = subprocess.run(
+            [sys.executable, "-m", "citewise.cli", "keys", "create", "--tenant", tenant,
+             "--role", role, "--groups", groups],
+            env=self.env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def use_key(self, key: str) -> dict[str, str]:
+        """Send `key` from now on (in `job`); returns its headers."""
+        self.headers = {"Authorization": f"Bearer {key}"}
+        return self.headers
 
     def start(self, timeout: float = 120.0) -> None:
         with self.log.open("ab") as sink:
@@ -71,7 +88,7 @@ class Server:
                 self.process.wait()
 
     def job(self, job_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/v1/jobs/{job_id}", timeout=10)
+        response = httpx.get(f"{self.url}/v1/jobs/{job_id}", headers=self.headers, timeout=10)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result

@@ -9,11 +9,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 
-def read_events(client: TestClient, payload: dict[str, Any]) -> list[tuple[str, Any, float]]:
+def read_events(
+    client: TestClient, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> list[tuple[str, Any, float]]:
     """(event, data, seconds since the request) for each SSE event of the response."""
     events: list[tuple[str, Any, float]] = []
     started = time.perf_counter()
-    with client.stream("POST", "/v1/ask/stream", json=payload) as response:
+    with client.stream("POST", "/v1/ask/stream", json=payload, headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         name, data = None, []

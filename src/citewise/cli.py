@@ -45,7 +45,7 @@ ConfigOpt = Annotated[
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id, e.g. 'demo'.")]
 
 
-_state = {"verbose": False}
+_state: dict[str, Any] = {"verbose": False, "api_key": None}
 
 
 @app.callback()
@@ -53,9 +53,18 @@ def _main(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show structured logs at the configured level.")
     ] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="API key sent to a running server (default: setting api_key, env "
+            "CITEWISE_API_KEY).",
+        ),
+    ] = None,
 ) -> None:
     """Citewise: answers from your documents, every claim cited."""
     _state["verbose"] = verbose
+    _state["api_key"] = api_key
 
 
 def _settings(config: Path | None, *, quiet: bool = True) -> Settings:
@@ -78,13 +87,24 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _running_api(settings: Settings) -> str | None:
-    """Base URL of a Citewise API already serving this data directory, if any."""
+    """Base URL of a Citewise API already serving this data directory, if any.
+
+    Also remembers the API key to send it (``--api-key``, else setting ``api_key``).
+    """
     url = f"http://{settings.api.host}:{settings.api.port}"
     try:
         response = httpx.get(f"{url}/healthz", timeout=0.5)
     except httpx.HTTPError:
         return None
+    if _state["api_key"] is None and settings.api_key is not None:
+        _state["api_key"] = settings.api_key.get_secret_value()
     return url if response.status_code == 200 else None
+
+
+def _auth() -> dict[str, str]:
+    """Headers that authenticate this CLI to the running server (none without a key)."""
+    key = _state["api_key"]
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def _progress() -> Progress:
@@ -265,7 +285,7 @@ def _ingest_via_api(
                         ("files", (p.name, h)) for (p, _), h in zip(batch, handles, strict=True)
                     ],
                     data={"acl_groups": ",".join(acl), "file_options": json.dumps(options)},
-                    headers={"Idempotency-Key": key},
+                    headers={"Idempotency-Key": key, **_auth()},
                     timeout=600,
                 )
                 break
@@ -289,6 +309,11 @@ def _api_json(response: httpx.Response) -> Any:
             message = response.json().get("error", {}).get("message", response.text)
         except ValueError:
             message = response.text
+        if response.status_code in (401, 403):
+            message += (
+                "; the server needs an API key of the tenant (admin role for documents and jobs): "
+                "--api-key or CITEWISE_API_KEY (create one with `citewise keys create`)"
+            )
         raise _fail(f"{message} (HTTP {response.status_code})")
     return response.json()
 
@@ -305,7 +330,7 @@ def _follow(api: str, job_ids: list[str], tenant: str) -> int:
             chunks_task = progress.add_task("chunks", total=None)
             shown: set[int] = set()
             while True:
-                job = _api_json(httpx.get(f"{api}/v1/jobs/{job_id}", timeout=30))
+                job = _api_json(httpx.get(f"{api}/v1/jobs/{job_id}", headers=_auth(), timeout=30))
                 progress.update(files_task, completed=job["files_done"], total=job["files_total"])
                 progress.update(
                     chunks_task, completed=job["chunks_done"], total=job["chunks_total"] or None
@@ -357,14 +382,14 @@ def ask(
     api = _running_api(settings)
     try:
         if api:
+            # The server takes tenant, user and groups from the API key, not from options.
             response = httpx.post(
                 f"{api}/v1/ask",
-                json={"question": question, "tenant": tenant, "groups": acl, "use_llm": llm},
+                json={"question": question, "use_llm": llm},
+                headers=_auth(),
                 timeout=300,
             )
-            if response.status_code != 200:
-                raise _fail(response.json().get("error", {}).get("message", response.text))
-            answer = response.json()
+            answer = _api_json(response)
         else:
             from citewise.runtime import Runtime
 
@@ -436,6 +461,8 @@ def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:
         **os.environ,
         "CITEWISE_UI__API_URL": f"http://{settings.api.host}:{settings.api.port}",
     }
+    if settings.ui.api_key is not None:
+        env["CITEWISE_UI__API_KEY"] = settings.ui.api_key.get_secret_value()
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(settings.ui.port), "--server.address", settings.api.host,
@@ -686,6 +713,302 @@ def eval_verifier(
     sys.stdout.write(f"precision = {last.precision:.4f} recall = {last.recall:.4f}\n")
 
 
+def _eval_settings(config: Path | None) -> Settings:
+    """Settings for an evaluation: the answer cache off (every question answered afresh)."""
+    settings = _settings(config)
+    settings.cache = settings.cache.model_copy(update={"enabled": False})
+    return settings
+
+
+def _run_eval(
+    settings: Settings,
+    dataset_path: Path,
+    *,
+    tenant: str,
+    limit: int | None,
+    llm: bool,
+    llm_metrics: bool,
+    run_dir: Path | None,
+    run_id: str | None,
+    split: str = "test",
+    ids: list[str] | None = None,
+    judge_timeout_s: float = 600.0,
+) -> tuple[Any, Any, list[Any]]:
+    """Open the runtime and run (or resume) an evaluation with a progress bar."""
+    from citewise.eval.datasets import load_dataset
+    from citewise.eval.qa import evaluate_dataset
+    from citewise.runtime import Runtime
+
+    if _running_api(settings):
+        raise _fail("a Citewise server owns the embedded index; stop it first")
+    try:
+        dataset = load_dataset(dataset_path, split=split).select(ids).limited(limit)
+        runtime = Runtime.open(settings, start_llm=llm or llm_metrics)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        with _progress() as progress:
+            task = progress.add_task("questions", total=len(dataset.items))
+            return evaluate_dataset(
+                runtime,
+                dataset,
+                dataset_path,
+                tenant=tenant,
+                use_llm=llm,
+                llm_metrics=llm_metrics,
+                run_dir=run_dir,
+                run_id=run_id,
+                judge_timeout_s=judge_timeout_s,
+                on_question=lambda _result: progress.advance(task),
+            )
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted: finished questions are saved; run again with the same --run-id "
+            "(or --run-dir) to resume"
+        )
+        raise typer.Exit(code=130) from None
+    finally:
+        runtime.close()
+
+
+SUMMARY_KEYS = (
+    "id_context_precision",
+    "id_context_recall",
+    "quote_recall",
+    "string_context_recall",
+    "string_similarity",
+    "rouge_l",
+    "citation_validity",
+    "cited_doc_recall",
+    "groundedness",
+    "correct_decline_rate",
+    "false_decline_rate",
+    "faithfulness",
+    "answer_relevancy",
+    "llm_context_precision",
+    "llm_context_recall",
+    "factual_correctness",
+    "latency.total.p50",
+    "latency.total.p95",
+    "errors",
+)
+
+
+@eval_app.command("qa")
+def eval_qa(
+    dataset: Annotated[
+        Path, typer.Option(help="QA JSONL, a BEIR folder or a feedback export (*.feedback.jsonl).")
+    ],
+    tenant: TenantOpt,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the run record and results as JSON.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    llm: Annotated[
+        bool, typer.Option("--llm/--no-llm", help="Let LLM tiers answer (else extractive only).")
+    ] = True,
+    llm_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--llm-metrics/--no-llm-metrics",
+            help="Also score ragas' LLM-judged metrics with the judge tier's model (slow on CPU).",
+        ),
+    ] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory [default: DATA_DIR/eval-runs/RUN_ID].")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id; an existing one is resumed (done questions skip).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Qrels split for a BEIR folder.")] = "test",
+    judge_timeout: Annotated[
+        float, typer.Option(help="Seconds one LLM judge call may take (--llm-metrics).")
+    ] = 600.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask every dataset question through the real pipeline and score the answers.
+
+    Non-LLM ragas metrics (ID-based and string context precision/recall, string
+    similarity, ROUGE-L) always; Citewise's citation validity, groundedness,
+    decline rates, latency per stage and tokens; ragas' LLM-judged metrics with
+    --llm-metrics. Results are appended per question, so re-running with the same
+    --run-id (or --run-dir) resumes. The last line printed is ``run_id = ...``.
+    """
+    settings = _eval_settings(config)
+    directory, record, results = _run_eval(
+        settings,
+        dataset,
+        tenant=tenant,
+        limit=limit,
+        llm=llm,
+        llm_metrics=llm_metrics,
+        run_dir=run_dir,
+        run_id=run_id,
+        split=split,
+        judge_timeout_s=judge_timeout,
+    )
+    lines = ["| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {record.summary[k]:.4f} |" for k in SUMMARY_KEYS if k in record.summary]
+    console.print(
+        f"{record.questions} questions ({int(record.summary.get('unanswerable', 0))} "
+        f"unanswerable) in {directory.path}\n" + "\n".join(lines),
+        highlight=False,
+    )
+    if json_out:
+        payload = {
+            **record.model_dump(mode="json"),
+            "results": [r.model_dump(mode="json") for r in results],
+        }
+        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(f"run_id = {record.run_id}\n")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: Annotated[str, typer.Argument(help="Run A (baseline): id, directory or run.json.")],
+    run_b: Annotated[str, typer.Argument(help="Run B (candidate).")],
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the comparison as JSON.")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Questions that changed most to list.")] = 10,
+    config: ConfigOpt = None,
+) -> None:
+    """Per-metric deltas B − A with paired bootstrap 95% CIs and the questions that moved."""
+    from citewise.eval.compare import compare_runs, markdown
+    from citewise.eval.qa import default_runs_root
+    from citewise.eval.report import html_report
+    from citewise.eval.runs import resolve_run
+
+    settings = _settings(config)
+    root = default_runs_root(settings.data_dir)
+    try:
+        comparison = compare_runs(resolve_run(run_a, root), resolve_run(run_b, root), top=top)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    sys.stdout.write(markdown(comparison))
+    if html_out:
+        html_out.write_text(html_report(comparison), encoding="utf-8")
+    if json_out:
+        json_out.write_text(comparison.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+@eval_app.command("gate")
+def eval_gate(
+    baseline: Annotated[Path, typer.Option(help="Baseline JSON (metrics, values, tolerances).")],
+    run: Annotated[
+        str | None,
+        typer.Option(help="Check this run (id or directory) instead of running a fresh eval."),
+    ] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="Dataset [default: the baseline's, relative to it].")
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Tenant [default: the baseline's].")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Questions [default: the baseline's limit].")
+    ] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Where the fresh run is stored.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the verdicts.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Exit 1 when a metric is worse than the baseline by more than its tolerance.
+
+    Without --run, evaluates the baseline's dataset first (its tenant, limit and
+    tiers). Exit codes: 0 pass, 1 regression, 2 the gate could not run.
+    """
+    from citewise.eval.gate import check, load_baseline
+    from citewise.eval.gate import markdown as gate_markdown
+    from citewise.eval.qa import default_runs_root
+    from citewise.eval.runs import resolve_run
+
+    settings = _eval_settings(config)
+    try:
+        spec = load_baseline(baseline)
+        if run is not None:
+            record = resolve_run(run, default_runs_root(settings.data_dir)).load_record()
+        else:
+            path = dataset or (baseline.parent / spec.dataset)
+            if not (tenant or spec.tenant):
+                raise _fail("no tenant: give --tenant or set 'tenant' in the baseline")
+            _, record, _ = _run_eval(
+                settings,
+                path,
+                tenant=tenant or spec.tenant,
+                limit=limit if limit is not None else spec.limit,
+                llm=spec.use_llm,
+                llm_metrics=False,
+                run_dir=run_dir,
+                run_id=None,
+                ids=spec.ids,
+            )
+    except CitewiseError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    except typer.Exit as exc:
+        raise typer.Exit(code=2) from exc
+    checks = check(record.summary, spec)
+    sys.stdout.write(gate_markdown(checks))
+    if json_out:
+        json_out.write_text(
+            json.dumps(
+                {"run_id": record.run_id, "checks": [c.model_dump() for c in checks]}, indent=2
+            )
+            + "\n"
+        )
+    failed = [c.metric for c in checks if not c.passed]
+    if failed:
+        console.print(f"[bold red]gate failed:[/] {', '.join(failed)} (run {record.run_id})")
+        raise typer.Exit(code=1)
+    console.print(f"gate passed: {len(checks)} metric(s) within tolerance (run {record.run_id})")
+
+
+@eval_app.command("baseline")
+def eval_baseline(
+    run: Annotated[str, typer.Argument(help="Run whose summary becomes the baseline.")],
+    out: Annotated[Path, typer.Option(help="Baseline file to write.")],
+    tolerance: Annotated[
+        list[str] | None,
+        typer.Option(help="metric=tolerance; repeat [default: the gate's standard set]."),
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option(help="Dataset path to record, relative to the baseline file.")
+    ] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Write a baseline file from a run's summary (values) and tolerances."""
+    from citewise.eval.gate import DEFAULT_TOLERANCES, baseline_from_summary, write_baseline
+    from citewise.eval.qa import default_runs_root
+    from citewise.eval.runs import resolve_run
+
+    settings = _settings(config)
+    try:
+        tolerances = dict(DEFAULT_TOLERANCES)
+        if tolerance:
+            tolerances = {}
+            for item in tolerance:
+                name, _, value = item.partition("=")
+                tolerances[name.strip()] = float(value)
+        record = resolve_run(run, default_runs_root(settings.data_dir)).load_record()
+        spec = baseline_from_summary(
+            record.summary,
+            {k: v for k, v in tolerances.items() if k in record.summary or tolerance},
+            dataset=dataset,
+            tenant=record.tenant,
+            limit=int(record.dataset.get("items", 0)) or None,
+            use_llm=bool(record.config.get("use_llm")),
+        )
+    except (CitewiseError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    write_baseline(spec, out)
+    sys.stdout.write(f"wrote {out} ({len(spec.metrics)} metrics)\n")
+
+
 reranker_app = typer.Typer(help="Train rerankers on labelled data.", no_args_is_help=True)
 app.add_typer(reranker_app, name="reranker")
 
@@ -842,7 +1165,9 @@ def _admin(settings: Settings, method: str, path: str, local: Any, **params: Any
     """Call the running server's API, or (no server) ``local(runtime)`` here."""
     api = _running_api(settings)
     if api:
-        response = httpx.request(method, f"{api}{path}", params=params or None, timeout=120)
+        response = httpx.request(
+            method, f"{api}{path}", params=params or None, headers=_auth(), timeout=120
+        )
         result: dict[str, Any] = _api_json(response)
         return result
     with _local(settings) as runtime:
@@ -931,7 +1256,11 @@ def documents_reingest(
     api = _running_api(settings)
     if api:
         job = _api_json(
-            httpx.post(f"{api}/v1/tenants/{tenant}/documents/{doc_id}/reingest", timeout=60)
+            httpx.post(
+                f"{api}/v1/tenants/{tenant}/documents/{doc_id}/reingest",
+                headers=_auth(),
+                timeout=60,
+            )
         )
         console.print(f"job {job['id']} queued")
         if wait and _follow(api, [job["id"]], tenant):
@@ -1040,7 +1369,7 @@ def jobs_retry(
     settings = _settings(config)
     api = _running_api(settings)
     if api:
-        job = _api_json(httpx.post(f"{api}/v1/jobs/{job_id}/retry", timeout=60))
+        job = _api_json(httpx.post(f"{api}/v1/jobs/{job_id}/retry", headers=_auth(), timeout=60))
         console.print(f"job {job_id} queued again")
         if wait and _follow(api, [job_id], job["tenant"]):
             raise typer.Exit(code=2)
@@ -1111,7 +1440,12 @@ def doctor(
     api = _running_api(settings)
     if api:
         report = _api_json(
-            httpx.post(f"{api}/v1/tenants/{tenant}/doctor", params={"fix": fix}, timeout=600)
+            httpx.post(
+                f"{api}/v1/tenants/{tenant}/doctor",
+                params={"fix": fix},
+                headers=_auth(),
+                timeout=600,
+            )
         )
     else:
         with _local(settings) as runtime:
@@ -1139,6 +1473,178 @@ def doctor(
             console.print(f"  skipped (a job is on them): {', '.join(report['in_flight'])}")
     if any(not issue["repaired"] for issue in report["issues"]):
         raise typer.Exit(code=3)
+
+
+keys_app = typer.Typer(
+    help="API keys: create, list, revoke (directly on the metadata database).",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@contextlib.contextmanager
+def _key_store(settings: Settings) -> Iterator[Any]:
+    """The key store on the metadata database (no index, no models: works beside a server)."""
+    from citewise.auth.keys import KeyStore
+    from citewise.core.db import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+        yield KeyStore(db)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        db.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: TenantOpt,
+    role: Annotated[str, typer.Option(help="admin (documents, jobs, keys) or user (ask).")],
+    groups: Annotated[str, typer.Option(help="Comma-separated ACL groups the key reads.")] = "",
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    user: Annotated[
+        str | None, typer.Option(help="User id it acts as (default key:<prefix>).")
+    ] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored).
+
+    Works directly on the metadata database, so it bootstraps the first admin key
+    of a tenant, with or without a running server. The key alone goes to stdout.
+    """
+    if role not in ("admin", "user"):
+        raise _fail("--role must be admin or user")
+    settings = _settings(config)
+    acl = [g.strip() for g in groups.split(",") if g.strip()]
+    with _key_store(settings) as keys:
+        created = keys.create(
+            tenant,
+            role="admin" if role == "admin" else "user",
+            groups=acl,
+            name=name,
+            user=user,
+            created_by=_actor(),
+        )
+    if as_json:
+        _print_json(created.model_dump(mode="json"))
+        return
+    console.print(
+        f"key {created.prefix} for tenant {tenant} (role {created.role}, groups "
+        f"{','.join(created.groups) or '-'}, user {created.user}); shown once, store it now:",
+        highlight=False,
+    )
+    sys.stdout.write(created.key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(tenant: TenantOpt, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """List a tenant's keys: prefix, name, role, groups, last use, revocation; never secrets."""
+    settings = _settings(config)
+    with _key_store(settings) as keys:
+        listed = [k.model_dump(mode="json") for k in keys.list_keys(tenant)]
+    if as_json:
+        _print_json(listed)
+        return
+    from rich.table import Table
+
+    table = Table("prefix", "name", "role", "groups", "user", "created", "last used", "revoked")
+    for key in listed:
+        table.add_row(
+            key["prefix"],
+            key["name"],
+            key["role"],
+            ",".join(key["groups"]),
+            key["user"],
+            _when(key["created_at"]),
+            _when(key["last_used_at"]),
+            _when(key["revoked_at"]),
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (cw_<prefix>_...).")],
+    tenant: TenantOpt,
+    config: ConfigOpt = None,
+) -> None:
+    """Revoke a key at once: its next request is refused."""
+    settings = _settings(config)
+    with _key_store(settings) as keys:
+        keys.revoke(tenant, prefix, revoked_by=_actor())
+    console.print(f"revoked {prefix}")
+
+
+feedback_app = typer.Typer(
+    help="Users' ratings of answers: export them as an evaluation dataset.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    tenant: TenantOpt,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="JSONL file to write; name it *.feedback.jsonl for `citewise eval qa --dataset`."
+        ),
+    ],
+    since: Annotated[
+        str | None, typer.Option(help="Only ratings given on or after this date (ISO 8601).")
+    ] = None,
+    rating: Annotated[str | None, typer.Option(help="Only 'up' or only 'down' ratings.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a tenant's feedback as JSONL, one rating per line, oldest first.
+
+    Each line has the question, the answer as served, the rating, comment and
+    correction, the citations and the retrieved passage ids. Works directly on
+    the metadata database, beside a running server. The evaluation tools read
+    the file as a QA dataset (thumbs-up answers and corrections become items).
+    """
+    from datetime import UTC, datetime
+
+    from citewise.answer.feedback import FeedbackStore
+    from citewise.core.db import Database
+
+    if rating not in (None, "up", "down"):
+        raise _fail("--rating must be up or down")
+    when = None
+    if since is not None:
+        try:
+            when = datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise _fail(f"--since {since!r} is not an ISO 8601 date") from exc
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    settings = _settings(config)
+    db = Database(settings.resolved_database_url)
+    try:
+        db.migrate()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        count = 0
+        with out.open("w", encoding="utf-8") as handle:
+            records = FeedbackStore(db).export(
+                tenant, rating="up" if rating == "up" else "down" if rating else None, since=when
+            )
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror}") from exc
+    finally:
+        db.dispose()
+    console.print(f"wrote {count} rating(s) of tenant {tenant} to {out}", highlight=False)
+    if not out.name.endswith(".feedback.jsonl"):
+        console.print(
+            "note: `citewise eval qa --dataset` reads it as feedback when named *.feedback.jsonl",
+            highlight=False,
+        )
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from citewise.answer.cache import AnswerCache, CorpusVersions
 from citewise.answer.conversations import ConversationStore
 from citewise.answer.judge import LLMJudge, build_judge
 from citewise.answer.pipeline import QAPipeline
@@ -114,7 +115,12 @@ class Runtime:
             db.dispose()
             raise
         pipeline = QAPipeline(
-            settings.answer, retriever=retriever, embedder=embedder, chat_tiers=tiers, judge=judge
+            settings.answer,
+            retriever=retriever,
+            embedder=embedder,
+            chat_tiers=tiers,
+            judge=judge,
+            cache=_answer_cache(settings, embedder, db),
         )
         log.info("runtime_open", index=settings.index.backend, tiers=list(tiers))
         return cls(
@@ -173,6 +179,17 @@ class Runtime:
         self.store.close()
         self.queue.close()
         self.db.dispose()
+
+
+def _answer_cache(settings: Settings, embedder: Embedder, db: Database) -> AnswerCache | None:
+    """The answer cache (and the embedder's query cache), unless ``cache.enabled`` is off."""
+    cache = settings.cache
+    if not cache.enabled:
+        return None
+    embedder.cache_queries(cache.embedding_size)
+    if cache.answer_size <= 0:
+        return None
+    return AnswerCache(cache, embedder=embedder, versions=CorpusVersions(db))
 
 
 def _judge(settings: Settings, server: LocalLLMServer | None) -> LLMJudge | None:

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citewise.api.app import create_app
+from tests.auth import user_headers
 
 pytestmark = pytest.mark.integration
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def client(demo_runtime):  # type: ignore[no-untyped-def]
     app = create_app(demo_runtime.settings, runtime=demo_runtime)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=user_headers(demo_runtime, "demo")) as test_client:
         yield test_client
 
 
@@ -26,7 +27,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_ask_returns_a_cited_answer(client: TestClient) -> None:
     response = client.post(
         "/v1/ask",
-        json={"question": "How long must my password be?", "tenant": "demo", "use_llm": False},
+        json={"question": "How long must my password be?", "use_llm": False},
     )
     assert response.status_code == 200
     body = response.json()
@@ -40,7 +41,7 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
 def test_ask_declines_without_support(client: TestClient) -> None:
     body = client.post(
         "/v1/ask",
-        json={"question": "What is the CEO's annual salary?", "tenant": "demo", "use_llm": False},
+        json={"question": "What is the CEO's annual salary?", "use_llm": False},
     ).json()
     assert body["declined"] and body["citations"] == []
 
@@ -48,11 +49,11 @@ def test_ask_declines_without_support(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("payload", "status"),
     [
-        ({"question": "", "tenant": "demo"}, 422),
-        ({"question": "x" * 2001, "tenant": "demo"}, 422),
-        ({"question": "hello?", "tenant": "../demo"}, 400),
-        ({"question": "hello?", "tenant": "Demo"}, 400),
-        ({"question": "hello?"}, 422),
+        ({"question": ""}, 422),
+        ({"question": "x" * 2001}, 422),
+        ({"question": "hello?", "tenant": "demo"}, 422),  # the key says the tenant
+        ({"question": "hello?", "groups": ["hr"]}, 422),
+        ({"answer": "hello?"}, 422),
     ],
 )
 def test_bad_requests_get_clear_errors(client: TestClient, payload: dict, status: int) -> None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from citewise.api.app import create_app
 from citewise.core.settings import LLMTier
+from tests.auth import user_headers
 from tests.broken_llm import BrokenLLM, grounded_sentence, make_pipeline, primary
 from tests.sse import read_events
 
@@ -33,12 +34,13 @@ def client(demo_runtime, broken: BrokenLLM) -> Iterator[TestClient]:  # type: ig
         demo_runtime, [primary(broken), LLMTier(name="extractive", kind="extractive")]
     )
     runtime = dataclasses.replace(demo_runtime, pipeline=pipeline)
-    with TestClient(create_app(demo_runtime.settings, runtime=runtime)) as test_client:
+    app = create_app(demo_runtime.settings, runtime=runtime)
+    with TestClient(app, headers=user_headers(demo_runtime, "demo")) as test_client:
         yield test_client
 
 
 def test_extractive_stream_matches_the_non_streaming_answer(client: TestClient) -> None:
-    payload = {"question": QUESTION, "tenant": "demo", "use_llm": False}
+    payload = {"question": QUESTION, "use_llm": False}
     events = read_events(client, payload)
     assert [e[0] for e in events] == ["meta", "token", "final"]
     meta, token, final = (e[1] for e in events)
@@ -59,7 +61,7 @@ def test_llm_sentences_stream_verified_then_the_final(client: TestClient, broken
         f"{grounded_sentence(prompt)} [1]. The CFO approves every password reset [1]. "
         f"{grounded_sentence(prompt)} [1]"
     )
-    events = read_events(client, {"question": QUESTION, "tenant": "demo"})
+    events = read_events(client, {"question": QUESTION})
     names = [e[0] for e in events]
     assert names[0] == "meta" and names[-1] == "final" and "fallback" not in names
     tokens = [e[1]["text"] for e in events if e[0] == "token"]
@@ -78,7 +80,7 @@ def test_llm_sentences_stream_verified_then_the_final(client: TestClient, broken
 
 def test_a_tier_failing_mid_stream_falls_back_and_says_so(client: TestClient, broken) -> None:
     broken.mode = "hang_mid_stream"
-    events = read_events(client, {"question": QUESTION, "tenant": "demo"})
+    events = read_events(client, {"question": QUESTION})
     names = [e[0] for e in events]
     assert names == ["meta", "token", "fallback", "token", "final"], names
     fallback = events[2][1]
@@ -103,7 +105,7 @@ def test_breaker_state_is_exposed_and_an_open_breaker_skips_the_tier(
 ) -> None:
     broken.mode = "malformed"
     for _ in range(2):
-        events = read_events(client, {"question": QUESTION, "tenant": "demo"})
+        events = read_events(client, {"question": QUESTION})
         assert [e[0] for e in events] == ["meta", "fallback", "token", "final"]
         assert events[1][1]["reason"] == "malformed" and events[1][1]["discard"] is False
     status = client.get("/v1/status/llm").json()["tiers"]
@@ -112,12 +114,15 @@ def test_breaker_state_is_exposed_and_an_open_breaker_skips_the_tier(
     assert status[0]["breaker"]["last_failure"] == "malformed"
     assert status[0]["endpoint"] == broken.base_url and status[1]["breaker"] is None
     requests = len(broken.requests)
-    events = read_events(client, {"question": QUESTION, "tenant": "demo"})
+    events = read_events(client, {"question": QUESTION})
     assert events[1][1]["reason"] == "breaker_open" and len(broken.requests) == requests
     assert events[-1][1]["degraded"]
 
 
 def test_a_bad_request_gets_an_http_error_not_a_stream(client: TestClient) -> None:
     response = client.post("/v1/ask/stream", json={"question": "hello?", "tenant": "../x"})
-    assert response.status_code == 400 and "error" in response.json()
+    assert response.status_code == 422  # the tenant comes from the key, never the body
+    missing = {"question": "hello?", "conversation_id": "no-such-conversation"}
+    response = client.post("/v1/ask/stream", json=missing)
+    assert response.status_code == 404 and "error" in response.json()
     assert "/v1/ask/stream" in client.get("/openapi.json").json()["paths"]

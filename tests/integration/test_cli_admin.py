@@ -36,7 +36,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_ingest_follows_the_server_job_and_admin_commands_use_the_api(server: Server) -> None:
-    env = server.env
+    refused = _citewise("documents", "list", "--tenant", "cli", env=server.env)
+    assert refused.returncode == 1 and "CITEWISE_API_KEY" in refused.stderr  # no key: 401
+    env = {**server.env, "CITEWISE_API_KEY": server.create_key("cli", "admin")}
     ingest = _citewise("ingest", str(PDF), str(BAD / "program.exe"), "--tenant", "cli", env=env)
     assert ingest.returncode == 2, ingest.stderr
     assert "job " in ingest.stderr and "indexed information-security-policy.pdf" in ingest.stderr
@@ -76,6 +78,31 @@ def test_ingest_follows_the_server_job_and_admin_commands_use_the_api(server: Se
         ).stdout
     )
     assert [d["doc_id"] for d in docs["items"]] == ["information-security-policy.pdf"]
+
+
+def test_keys_are_made_listed_and_revoked_beside_a_running_server(server: Server) -> None:
+    user_key = server.create_key("cli2", "user", "hr,finance")
+    admin_env = {**server.env, "CITEWISE_API_KEY": server.create_key("cli2", "admin")}
+    ask = _citewise("--api-key", user_key, "ask", "What is this?", "--tenant", "cli2",
+                    "--no-llm", "--json", env=server.env)  # fmt: skip
+    assert ask.returncode == 0, ask.stderr
+    forbidden = _citewise("--api-key", user_key, "jobs", "list", "--tenant", "cli2",
+                          env=server.env)  # fmt: skip
+    assert forbidden.returncode == 1 and "admin" in forbidden.stderr  # 403: a user key
+    listed = json.loads(
+        _citewise("keys", "list", "--tenant", "cli2", "--json", env=server.env).stdout
+    )
+    roles = {(k["role"], ",".join(k["groups"])) for k in listed}
+    assert roles == {("user", "finance,hr"), ("admin", "")}
+    assert all("key" not in k and "key_sha256" not in k for k in listed)
+    prefix = user_key.split("_")[1]
+    revoke = _citewise("keys", "revoke", prefix, "--tenant", "cli2", env=server.env)
+    assert revoke.returncode == 0, revoke.stderr
+    again = _citewise("--api-key", user_key, "ask", "What is this?", "--tenant", "cli2",
+                      "--no-llm", env=server.env)  # fmt: skip
+    assert again.returncode == 1 and "HTTP 401" in again.stderr
+    jobs = _citewise("jobs", "list", "--tenant", "cli2", "--json", env=admin_env)
+    assert jobs.returncode == 0 and json.loads(jobs.stdout)["total"] == 0
 
 
 def test_without_a_server_the_commands_work_on_the_data_directory(tmp_path: Path) -> None:

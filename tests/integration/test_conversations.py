@@ -18,6 +18,7 @@ from citewise.api.app import create_app
 from citewise.core.db import Database, MessageRecord
 from citewise.core.errors import NotFoundError
 from citewise.core.tenancy import Principal
+from tests.auth import user_headers
 from tests.sse import read_events
 
 pytestmark = pytest.mark.integration
@@ -143,26 +144,32 @@ def client(demo_runtime) -> Iterator[TestClient]:  # type: ignore[no-untyped-def
         yield test_client
 
 
+_KEYS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _who(client: TestClient, tenant: str, user: str) -> dict[str, str]:
+    """Headers of a user key of `tenant` acting as `user` (one key per pair)."""
+    if (tenant, user) not in _KEYS:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        _KEYS[tenant, user] = user_headers(runtime, tenant, user=user)
+    return _KEYS[tenant, user]
+
+
 def _create(client: TestClient, tenant: str, user: str, title: str = "") -> dict[str, Any]:
     body = {"title": title} if title else None  # the body is optional
-    response = client.post("/v1/conversations", params={"tenant": tenant, "user": user}, json=body)
+    response = client.post("/v1/conversations", headers=_who(client, tenant, user), json=body)
     assert response.status_code == 201, response.text
     assert response.headers["location"] == f"/v1/conversations/{response.json()['id']}"
     return dict(response.json())
 
 
 def _ask(client: TestClient, user: str, conversation_id: str, question: str) -> Any:
-    body = {
-        "question": question,
-        "tenant": "demo",
-        "user": user,
-        "conversation_id": conversation_id,
-        "use_llm": False,
-    }
-    return client.post("/v1/ask", json=body)
+    body = {"question": question, "conversation_id": conversation_id, "use_llm": False}
+    return client.post("/v1/ask", json=body, headers=_who(client, "demo", user))
 
 
 def test_api_multi_turn_conversation(client: TestClient) -> None:
+    carol = _who(client, "demo", "api-carol")
     conversation = _create(client, "demo", "api-carol")
     assert conversation["title"] == ""
     first = _ask(client, "api-carol", conversation["id"], TRIAL)
@@ -172,9 +179,7 @@ def test_api_multi_turn_conversation(client: TestClient) -> None:
     assert answer["search_query"] == f"{TRIAL} {CARRIERS}"
     assert "186" in answer["answer"]
 
-    detail = client.get(
-        f"/v1/conversations/{conversation['id']}", params={"tenant": "demo", "user": "api-carol"}
-    ).json()
+    detail = client.get(f"/v1/conversations/{conversation['id']}", headers=carol).json()
     assert detail["title"] == TRIAL
     roles = [(m["role"], m["content"]) for m in detail["messages"]]
     assert roles == [
@@ -191,7 +196,7 @@ def test_api_multi_turn_conversation(client: TestClient) -> None:
     assert answered["tier"] == answer["tier"] == "extractive"
     assert answered["degraded"] is False and answered["declined"] is False
 
-    listing = client.get("/v1/conversations", params={"tenant": "demo", "user": "api-carol"})
+    listing = client.get("/v1/conversations", headers=carol)
     assert [c["id"] for c in listing.json()["items"]] == [conversation["id"]]
 
 
@@ -200,58 +205,52 @@ def test_api_isolation_and_delete(client: TestClient) -> None:
     _create(client, "demo", "api-erin", "Erin's")
     url = f"/v1/conversations/{mine['id']}"
     for tenant, user in (("demo", "api-erin"), ("other", "api-dave")):
-        who = {"tenant": tenant, "user": user}
-        assert client.get(url, params=who).status_code == 404
-        assert client.delete(url, params=who).status_code == 404
-        assert client.get("/v1/conversations", params=who).json()["items"] != [mine]
+        who = _who(client, tenant, user)
+        assert client.get(url, headers=who).status_code == 404
+        assert client.delete(url, headers=who).status_code == 404
+        assert client.get("/v1/conversations", headers=who).json()["items"] != [mine]
     refused = _ask(client, "api-erin", mine["id"], TRIAL)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
-    owner = {"tenant": "demo", "user": "api-dave"}
-    assert client.get(url, params=owner).json()["messages"] == []  # nothing appended
-    listing = client.get("/v1/conversations", params=owner).json()
+    owner = _who(client, "demo", "api-dave")
+    assert client.get(url, headers=owner).json()["messages"] == []  # nothing appended
+    listing = client.get("/v1/conversations", headers=owner).json()
     assert [c["title"] for c in listing["items"]] == ["Mine"] and listing["total"] == 1
 
-    assert client.delete(url, params=owner).status_code == 204
-    assert client.get(url, params=owner).status_code == 404
-    assert client.get("/v1/conversations", params=owner).json()["total"] == 0
+    assert client.delete(url, headers=owner).status_code == 204
+    assert client.get(url, headers=owner).status_code == 404
+    assert client.get("/v1/conversations", headers=owner).json()["total"] == 0
 
 
 def test_api_refuses_bad_conversation_requests(client: TestClient) -> None:
-    bad_tenant = client.get("/v1/conversations", params={"tenant": "../demo"})
-    assert bad_tenant.status_code == 400
-    assert client.get("/v1/conversations").status_code == 422  # no tenant
+    assert client.get("/v1/conversations").status_code == 401  # no credentials
+    frank = _who(client, "demo", "api-frank")
+    smuggled = client.get("/v1/conversations", params={"tenant": "other"}, headers=frank)
+    assert smuggled.status_code == 200  # query parameters name no one: still frank's own list
     conversation = _create(client, "demo", "api-frank")
     both = {
         "question": CARRIERS,
-        "tenant": "demo",
-        "user": "api-frank",
         "conversation_id": conversation["id"],
         "history": [{"role": "user", "content": TRIAL}],
     }
-    assert client.post("/v1/ask", json=both).status_code == 422
+    assert client.post("/v1/ask", json=both, headers=frank).status_code == 422
     missing = {**both, "history": [], "conversation_id": "no-such-conversation"}
-    assert client.post("/v1/ask/stream", json=missing).status_code == 404
+    assert client.post("/v1/ask/stream", json=missing, headers=frank).status_code == 404
+    smuggled_body = {"title": "x", "tenant": "other", "user": "api-dave"}
+    assert client.post("/v1/conversations", json=smuggled_body, headers=frank).status_code == 422
 
 
 def test_stream_stores_the_citations_of_its_final_event(client: TestClient) -> None:
+    gina = _who(client, "demo", "api-gina")
     conversation = _create(client, "demo", "api-gina")
     assert _ask(client, "api-gina", conversation["id"], HOTEL).status_code == 200
-    payload = {
-        "question": FOLLOW_UP,
-        "tenant": "demo",
-        "user": "api-gina",
-        "conversation_id": conversation["id"],
-        "use_llm": False,
-    }
-    events = read_events(client, payload)
+    payload = {"question": FOLLOW_UP, "conversation_id": conversation["id"], "use_llm": False}
+    events = read_events(client, payload, headers=gina)
     assert [e[0] for e in events] == ["meta", "token", "final"]
     meta, final = events[0][1], events[-1][1]
     assert meta["search_query"] == final["search_query"] == f"{HOTEL} {FOLLOW_UP}"
     assert final["citations"] and "190" in final["answer"]
 
-    detail = client.get(
-        f"/v1/conversations/{conversation['id']}", params={"tenant": "demo", "user": "api-gina"}
-    ).json()
+    detail = client.get(f"/v1/conversations/{conversation['id']}", headers=gina).json()
     asked, answered = detail["messages"][2:]
     assert asked["content"] == FOLLOW_UP and asked["search_query"] == final["search_query"]
     assert answered["content"] == final["answer"]

@@ -80,11 +80,12 @@ def test_a_job_killed_mid_way_resumes_and_indexes_every_document_once(
     assert len(reference) == len(FILES) and all(len(v) == 1 for v in reference.values())
     assert sum(n for v in reference.values() for n in v.values()) > 3 * len(FILES)
 
+    admin = server.use_key(server.create_key("acme", "admin"))
     server.start()
     response = httpx.post(
         f"{server.url}/v1/tenants/acme/documents",
         files=[("files", (name, body)) for name, body in FILES.items()],
-        headers={"Idempotency-Key": "crash-test"},
+        headers={"Idempotency-Key": "crash-test", **admin},
         timeout=60,
     )
     assert response.status_code == 202, response.text
@@ -110,7 +111,7 @@ def test_a_job_killed_mid_way_resumes_and_indexes_every_document_once(
     replay = httpx.post(
         f"{server.url}/v1/tenants/acme/documents",
         files=[("files", (name, body)) for name, body in FILES.items()],
-        headers={"Idempotency-Key": "crash-test"},
+        headers={"Idempotency-Key": "crash-test", **admin},
         timeout=60,
     )
     assert replay.json()["id"] == job_id

@@ -25,6 +25,7 @@ from citewise.core.tenancy import Principal
 from citewise.ingest.doctor import check_tenant, repair_tenant
 from citewise.ingest.service import Upload
 from citewise.runtime import Runtime
+from tests.auth import admin_headers
 from tests.conftest import BAD
 
 pytestmark = pytest.mark.integration
@@ -50,14 +51,20 @@ def runtime(tmp_path: Path, embedder, database_url: str) -> Iterator[Runtime]:  
 
 @pytest.fixture()
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime.settings, runtime=runtime)) as test_client:
+    app = create_app(runtime.settings, runtime=runtime)
+    with TestClient(app, headers=admin_headers(runtime, "acme")) as test_client:
         yield test_client
 
 
-def wait_for_job(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+def wait_for_job(
+    client: TestClient,
+    job_id: str,
+    timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
+        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
         if job["status"] not in ("queued", "running"):
             return job
         time.sleep(0.1)
@@ -138,10 +145,12 @@ def test_an_idempotency_key_returns_the_first_job(client: TestClient, runtime: R
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    other_tenant = upload(client, "globex", [("canteen.md", CANTEEN)], headers=headers)
+    globex = {**headers, **admin_headers(runtime, "globex")}
+    other_tenant = upload(client, "globex", [("canteen.md", CANTEEN)], headers=globex)
     assert other_tenant.json()["id"] != first.json()["id"]
     wait_for_job(client, first.json()["id"])
-    wait_for_job(client, other_tenant.json()["id"])
+    assert client.get(f"/v1/jobs/{other_tenant.json()['id']}").status_code == 404  # acme's key
+    wait_for_job(client, other_tenant.json()["id"], headers=globex)
     with runtime.db.session() as session:
         assert session.scalar(select(func.count()).select_from(JobRecord)) == 2
 
@@ -209,6 +218,9 @@ def test_unknown_jobs_and_other_tenants_jobs_are_not_found(
     wait_for_job(client, job["id"])
     with pytest.raises(NotFoundError):
         runtime.service.get_job(Principal(tenant_id="globex"), job["id"])
+    globex = admin_headers(runtime, "globex")
+    assert client.get(f"/v1/jobs/{job['id']}", headers=globex).status_code == 404
+    assert client.post(f"/v1/jobs/{job['id']}/retry", headers=globex).status_code == 404
     assert client.post(f"/v1/jobs/{job['id']}/retry").status_code == 409  # nothing failed
     assert client.get("/v1/tenants/acme/documents", params={"status": "nope"}).status_code == 422
 
@@ -305,7 +317,8 @@ def test_doctor_reports_and_repairs_every_kind_of_drift(runtime: Runtime) -> Non
 def test_uploads_over_the_request_limit_get_413(runtime: Runtime) -> None:
     ingest = runtime.settings.ingest.model_copy(update={"max_request_mb": 0.01})
     settings = runtime.settings.model_copy(update={"ingest": ingest})
-    with TestClient(create_app(settings, runtime=runtime)) as client:
+    app = create_app(settings, runtime=runtime)
+    with TestClient(app, headers=admin_headers(runtime, "acme")) as client:
         big = [("big.txt", b"lorem ipsum " * 2000)]
         declared = upload(client, "acme", big)
         assert declared.status_code == 413

@@ -17,6 +17,7 @@ from citewise.api.app import create_app
 from citewise.core.llm_server import LocalLLMServer
 from citewise.core.settings import LLMTier
 from citewise.core.tenancy import Principal
+from tests.auth import user_headers
 from tests.broken_llm import BrokenLLM, primary
 from tests.conftest import MODELS_DIR
 from tests.sse import read_events
@@ -80,8 +81,9 @@ def test_local_tokens_stream_after_a_mid_stream_failure(
 ) -> None:
     broken.mode = "hang_mid_stream"
     runtime = dataclasses.replace(demo_runtime, pipeline=chain)
-    with TestClient(create_app(demo_runtime.settings, runtime=runtime)) as client:
-        events = read_events(client, {"question": QUESTION, "tenant": "demo"})
+    app = create_app(demo_runtime.settings, runtime=runtime)
+    with TestClient(app, headers=user_headers(demo_runtime, "demo")) as client:
+        events = read_events(client, {"question": QUESTION})
     names = [e[0] for e in events]
     assert names[:3] == ["meta", "token", "fallback"] and names[-1] == "final"
     assert events[2][1]["next"] == "local" and events[2][1]["discard"]

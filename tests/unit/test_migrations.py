@@ -27,6 +27,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
     tables = set(inspect(db.engine).get_table_names())
     assert {"documents", "jobs", "job_files", "audit_log", "alembic_version"} <= tables
     assert {"conversations", "messages"} <= tables
+    assert {"served_answers", "feedback"} <= tables
     db.dispose()
 
 
@@ -34,7 +35,7 @@ def test_migrations_are_shipped_as_one_linear_history() -> None:
     assert (migrations_dir() / "env.py").is_file()
     config = Database("sqlite://").alembic_config()
     heads = ScriptDirectory.from_config(config).get_heads()
-    assert heads == ["0003"]
+    assert heads == ["0005"]
 
 
 def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -74,6 +75,7 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
     [
         ("0001", {"documents"}),
         ("0002", {"documents", "jobs", "job_files", "audit_log"}),
+        ("0003", {"documents", "jobs", "job_files", "audit_log", "conversations", "messages"}),
     ],
 )
 def test_downgrade_and_upgrade_round_trip(tmp_path: Path, revision: str, tables: set[str]) -> None:

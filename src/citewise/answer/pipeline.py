@@ -16,10 +16,13 @@ from functools import partial
 
 import structlog
 from langchain_core.runnables import RunnableLambda
+from opentelemetry.context import Context
 
+from citewise.answer.cache import AnswerCache, Lookup, settings_fingerprint
 from citewise.answer.citations import locate_quote
 from citewise.answer.extractive import RankedSentence, compose_extractive, rank_sentences
 from citewise.answer.guard import REFUSAL, detect, strip_injections
+from citewise.answer.observe import record_answer, trace_parent
 from citewise.answer.prompt import NOT_FOUND, build_messages
 from citewise.answer.rewrite import QueryRewriter, Turn
 from citewise.answer.sentences import split_sentences
@@ -54,6 +57,8 @@ DECLINE_MESSAGE = "I could not find this in your documents."
 MAX_QUESTION_CHARS = 2000
 EXTRACTIVE = "extractive"
 SKIP_REASONS = frozenset({"breaker_open", "unavailable"})
+OUTPUT_FAULTS = frozenset({"empty", "invalid_citations", "malformed", "unsupported"})
+"""Failure reasons whose error message quotes model output (kept out of logs)."""
 
 
 @dataclass
@@ -67,6 +72,8 @@ class _Request:
     timer: StageTimer
     plan: list[tuple[LLMTier, ChatTier | None]]
     gate_passed: bool
+    tenant: str = ""
+    parent: Context = field(default_factory=trace_parent)  # the trace context of the request
     context: list[Citation] = field(default_factory=list)
     gate_reason: str = "gate"
     flags: list[str] = field(default_factory=list)
@@ -100,6 +107,7 @@ class QAPipeline:
         embedder: Dense embedder (sentence ranking and support scores).
         chat_tiers: Generating tiers by name; configured tiers missing here are skipped.
         judge: The LLM judge for ``verification.verifier`` llm or fast+llm.
+        cache: Exact and semantic answer caches (None: every question is answered afresh).
     """
 
     def __init__(
@@ -110,12 +118,22 @@ class QAPipeline:
         embedder: Embedder,
         chat_tiers: dict[str, ChatTier],
         judge: SentenceChecker | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.embedder = embedder
         self.chat_tiers = chat_tiers
         self.verifier = AnswerVerifier(settings.verification, FastVerifier(embedder), judge)
+        self.cache = cache
+        self.fingerprint = settings_fingerprint(
+            settings.model_dump_json(),
+            retriever.settings.model_dump_json(),
+            embedder.settings.model_dump_json(),
+            ",".join(sorted(chat_tiers)),
+            "judge" if judge is not None else "",
+            str(retriever.reranker is not None),
+        )
 
     def ask(
         self,
@@ -147,7 +165,17 @@ class QAPipeline:
         Raises:
             AnswerError: The question is empty or too long.
         """
+        lookup = self._lookup(question, principal, history, use_llm)
+        if lookup is not None and lookup.hit is not None:
+            return lookup.hit
         request = self._prepare(question, principal, history, use_llm)
+        answer = self._observed(request, self._answer(request))
+        if lookup is not None and self.cache is not None:
+            self.cache.remember(lookup, answer)
+        return answer
+
+    def _answer(self, request: _Request) -> Answer:
+        """The answer to a prepared question: the tiers as one runnable with fallbacks."""
         if not request.gate_passed:
             return self._declined(request, "gate", request.gate_reason)
         if not request.plan:
@@ -179,11 +207,39 @@ class QAPipeline:
         only falls back before the first chunk) and the client must be told to
         discard them, with a ``fallback`` event. Streams are not retried.
 
+        A cached answer is replayed as ``meta``, one ``token`` and ``final``.
+
         Raises:
             AnswerError: The question is empty or too long (before any event).
         """
+        lookup = self._lookup(question, principal, history, use_llm)
+        if lookup is not None and lookup.hit is not None:
+            return _replay(lookup.hit)
         request = self._prepare(question, principal, history, use_llm)
-        return self._events(request)
+        events = self._events(request)
+        return events if lookup is None else self._remembered(events, lookup)
+
+    # --- the answer cache ------------------------------------------------------------------
+
+    def _lookup(
+        self, question: str, principal: Principal, history: Sequence[Turn], use_llm: bool
+    ) -> Lookup | None:
+        """The cache lookup of a valid question (None without a cache; `_prepare` rejects)."""
+        question = " ".join(question.split())
+        if self.cache is None or not question or len(question) > MAX_QUESTION_CHARS:
+            return None
+        return self.cache.lookup(
+            question, principal, history=history, use_llm=use_llm, fingerprint=self.fingerprint
+        )
+
+    def _remembered(self, events: Iterator[AnswerEvent], lookup: Lookup) -> Iterator[AnswerEvent]:
+        """Pass a stream's events through, caching its final answer (if it may be reused)."""
+        assert self.cache is not None
+        with closing(_Closable(events)):
+            for event in events:
+                if isinstance(event, FinalEvent):
+                    self.cache.remember(lookup, event.answer)
+                yield event
 
     def tier_status(self) -> list[TierStatus]:
         """Every configured tier with its endpoint and circuit breaker state."""
@@ -228,6 +284,7 @@ class QAPipeline:
                     timer=timer,
                     plan=[],
                     gate_passed=False,
+                    tenant=principal.tenant_id,
                     gate_reason="injection",
                     flags=flags,
                 )
@@ -259,6 +316,7 @@ class QAPipeline:
             timer=timer,
             plan=self._plan(use_llm),
             gate_passed=gate_passed,
+            tenant=principal.tenant_id,
             context=context,
             flags=flags,
         )
@@ -324,7 +382,7 @@ class QAPipeline:
             passages=request.passages,
         )
         if not request.gate_passed:
-            yield FinalEvent(answer=self._declined(request, "gate", request.gate_reason))
+            yield self._final(request, self._declined(request, "gate", request.gate_reason))
             return
         messages = self._messages(request)
         for index, (tier, chat) in enumerate(plan):
@@ -332,7 +390,7 @@ class QAPipeline:
                 answer = self._finish(request, self._extractive(request, tier))
                 if not answer.declined:
                     yield TokenEvent(tier=tier.name, text=answer.answer)
-                yield FinalEvent(answer=answer)
+                yield self._final(request, answer)
                 return
             started = time.perf_counter()
             sent = False
@@ -355,9 +413,19 @@ class QAPipeline:
                 following = plan[index + 1][0].name if index + 1 < len(plan) else None
                 yield FallbackEvent(tier=tier.name, reason=exc.reason, next=following, discard=sent)
                 continue
-            yield FinalEvent(answer=self._finish(request, outcome))
+            yield self._final(request, self._finish(request, outcome))
             return
-        yield FinalEvent(answer=self._declined(request, "none", "none"))
+        yield self._final(request, self._declined(request, "none", "none"))
+
+    def _final(self, request: _Request, answer: Answer) -> FinalEvent:
+        """The ``final`` event of a stream, its answer observed (metrics, spans)."""
+        return FinalEvent(answer=self._observed(request, answer))
+
+    @staticmethod
+    def _observed(request: _Request, answer: Answer) -> Answer:
+        """`answer`, recorded once in the metrics and as spans of the request's trace."""
+        record_answer(answer, request.timer, tenant=request.tenant, parent=request.parent)
+        return answer
 
     def _sentence_gate(
         self, items: Iterator[str | Generation], passages: list[Citation]
@@ -449,7 +517,7 @@ class QAPipeline:
             if verified.enough:
                 outcome.sentences = verified.sentences
             else:
-                log.warning("tier_unsupported", tier=tier, text=generation.text[:200])
+                log.warning("tier_unsupported", tier=tier, chars=len(generation.text))
                 if self.settings.verification.on_unsupported == "fallback":
                     raise TierFailedError(tier, "unsupported", generation.text[:120])
                 outcome.declined, outcome.decline_reason = True, "unsupported"
@@ -464,7 +532,8 @@ class QAPipeline:
 
     @staticmethod
     def _failed(request: _Request, tier: str, exc: TierFailedError, started: float) -> None:
-        log.warning("tier_failed", tier=tier, reason=exc.reason, error=str(exc))
+        detail = {} if exc.reason in OUTPUT_FAULTS else {"error": str(exc)}
+        log.warning("tier_failed", tier=tier, reason=exc.reason, **detail)
         if exc.reason != "unsupported":  # else generation and verification were timed
             request.timer.lap(f"generate_{tier}")
         request.attempts.append(
@@ -541,6 +610,32 @@ class QAPipeline:
             attempts=list(request.attempts),
             flags=request.flags,
         )
+
+
+def _replay(answer: Answer) -> Iterator[AnswerEvent]:
+    """A cached answer as a stream: its passages, its text in one token, the answer."""
+    yield MetaEvent(
+        question=answer.question,
+        search_query=answer.search_query,
+        tier=answer.tier,
+        tiers=[answer.tier],
+        passages=answer.passages,
+    )
+    if not answer.declined:
+        yield TokenEvent(tier=answer.tier, text=answer.answer)
+    yield FinalEvent(answer=answer)
+
+
+class _Closable:
+    """`contextlib.closing` for an iterator that may or may not have ``close``."""
+
+    def __init__(self, items: Iterator[AnswerEvent]) -> None:
+        self.items = items
+
+    def close(self) -> None:
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()
 
 
 def _degraded(request: _Request) -> bool:

@@ -1,8 +1,11 @@
 """A request body size limit enforced while the body streams in (HTTP 413).
 
-A request whose ``Content-Length`` is over the limit is answered at once without
-reading it; a chunked one is cut off as soon as it passes the limit. Either way
-the client gets the usual JSON error (code ``upload_too_large``).
+Uploads (``multipart/form-data``) may be up to ``ingest.max_request_mb``; any
+other body (JSON) up to ``api.max_json_kb``, far less. A request whose
+``Content-Length`` is over the limit is answered at once without reading it;
+a chunked one is cut off as soon as it passes the limit. Either way
+the client gets the usual JSON error (code ``upload_too_large``, or
+``request_too_large`` for a non-multipart body).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citewise.api.errors import error_body
-from citewise.core.errors import UploadTooLargeError
+from citewise.core.errors import RequestTooLargeError, UploadTooLargeError
 
 
 class _BodyTooLargeError(Exception):
@@ -25,21 +28,25 @@ class BodyLimitMiddleware:
 
     Args:
         app: The ASGI app.
-        max_bytes: Largest accepted body.
+        max_bytes: Largest accepted multipart (upload) body.
+        json_max_bytes: Largest accepted other body (None: `max_bytes`).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, json_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.json_max_bytes = max_bytes if json_max_bytes is None else json_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, counting its body bytes."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = _is_multipart(scope)
+        limit = self.max_bytes if upload else self.json_max_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared > limit:
+            await self._refuse(send, upload)
             return
         state: dict[str, Any] = {"seen": 0, "over": False, "started": False}
 
@@ -47,7 +54,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 state["seen"] += len(message.get("body", b""))
-                if state["seen"] > self.max_bytes:
+                if state["seen"] > limit:
                     state["over"] = True
                     raise _BodyTooLargeError
             return message
@@ -65,12 +72,18 @@ class BodyLimitMiddleware:
             if not state["over"]:
                 raise
         if state["over"] and not state["started"]:
-            await self._refuse(send)
+            await self._refuse(send, upload)
 
-    async def _refuse(self, send: Send) -> None:
-        error = UploadTooLargeError(
-            f"the request is over the {self.max_bytes / (1024 * 1024):g} MB upload limit; "
-            "send fewer or smaller files per request"
+    async def _refuse(self, send: Send, upload: bool) -> None:
+        error = (
+            UploadTooLargeError(
+                f"the request is over the {self.max_bytes / (1024 * 1024):g} MB upload limit; "
+                "send fewer or smaller files per request"
+            )
+            if upload
+            else RequestTooLargeError(
+                f"the request body is over the {self.json_max_bytes / 1024:g} KiB limit"
+            )
         )
         body = json.dumps(error_body(error.code, str(error))).encode()
         await send(
@@ -85,6 +98,13 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return bool(value.lower().startswith(b"multipart/form-data"))
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

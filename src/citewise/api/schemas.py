@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from citewise.answer.rewrite import Turn
 from citewise.answer.tiers import TierStatus
 
 
 class AskRequest(BaseModel):
-    """A question for one tenant's documents."""
+    """A question for the documents the caller may read.
+
+    Tenant, user and groups come from the credentials, never from the body:
+    any field not listed here (``tenant``, ``groups``, ``filter``, ...) is 422.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     question: str = Field(..., min_length=1, max_length=2000)
-    tenant: str = Field(..., min_length=1, max_length=63)
-    groups: list[str] = Field(default_factory=list, max_length=64)
-    user: str = Field(
-        "anonymous",
-        min_length=1,
-        max_length=255,
-        description="Development identity: the asking user (owner of `conversation_id`).",
-    )
     history: list[Turn] = Field(
         default_factory=list, max_length=20, description="Earlier turns, oldest first."
     )
@@ -56,4 +54,42 @@ class LLMStatus(BaseModel):
 class ConversationCreate(BaseModel):
     """A new conversation."""
 
+    model_config = ConfigDict(extra="forbid")
+
     title: str = Field("", max_length=200, description="Empty: named after the first question.")
+
+
+class KeyCreate(BaseModel):
+    """A new API key of the path's tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=200, description="What the key is for.")
+    role: Literal["admin", "user"] = "user"
+    groups: list[str] = Field(
+        default_factory=list, max_length=64, description="ACL groups whose documents it reads."
+    )
+    user: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="User id it acts as (owner of conversations); default `key:<prefix>`.",
+    )
+
+
+class FeedbackCreate(BaseModel):
+    """A rating of an answer served to the caller (rating it again replaces the rating)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: str = Field(
+        ..., min_length=1, max_length=32, description="The `answer_id` of the answer rated."
+    )
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=2000, description="What was good or wrong.")
+    correction: str = Field(
+        "",
+        max_length=2000,
+        description="What the answer should have been (a thumbs-down with a correction "
+        "becomes an evaluation item).",
+    )

@@ -1,4 +1,4 @@
-"""Metadata database: documents, ingestion jobs and their files, the audit log, conversations.
+"""Metadata database: documents, jobs and files, audit log, conversations, API keys, feedback.
 
 SQLAlchemy 2 on SQLite by default (under the data directory), PostgreSQL in
 production with the same code. The schema is owned by the Alembic migrations
@@ -224,6 +224,72 @@ class MessageRecord(Base):
     flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """tier, degraded, declined, decline_reason of an answer."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKeyRecord(Base):
+    """An API key of one tenant: only its public prefix and the sha256 of the whole key.
+
+    The secret part is 32 random bytes, so a fast hash is the right tool (no
+    brute force can walk that space; slow password hashes are for low-entropy
+    secrets) and lets every request check its key in microseconds.
+    """
+
+    __tablename__ = "api_keys"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(63), index=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    user_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ServedAnswerRecord(Base):
+    """An answer served through the API: what feedback on it refers to.
+
+    ``id`` is the answer's ``answer_id``. ``answer`` is the answer as served
+    (without its passages' text); ``retrieved`` the passages shown to the model
+    as ``{doc_id, version, chunk_index, point_id}``.
+    """
+
+    __tablename__ = "served_answers"
+    __table_args__ = (Index("ix_served_answers_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(63))
+    user_id: Mapped[str] = mapped_column(String(255))
+    conversation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    retrieved: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AnswerFeedbackRecord(Base):
+    """A user's rating of an answer served to them: one per user and answer (updated)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("answer_id", "user_id", name="uq_feedback_answer_user"),
+        Index("ix_feedback_tenant_updated", "tenant_id", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    answer_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("served_answers.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[str] = mapped_column(String(63))
+    user_id: Mapped[str] = mapped_column(String(255))
+    rating: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    correction: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 def migrations_dir() -> Path:

@@ -25,9 +25,12 @@ CitewiseError
 ├── AnswerError              no answer could be produced
 │   └── LLMUnavailableError    every generating tier failed
 ├── TenantError              an invalid tenant or principal
+├── AuthenticationError      missing, malformed, unknown, revoked or expired credentials
+├── PermissionDeniedError    the credentials' role may not do this
 ├── NotFoundError            no such document or job (for this tenant)
 ├── ConflictError            the request contradicts the current state (retry a running job)
-└── UploadTooLargeError      an upload request over ``ingest.max_request_mb``
+├── UploadTooLargeError      an upload request over ``ingest.max_request_mb``
+└── RateLimitedError         over a request or token rate limit (retry later)
 """
 
 from __future__ import annotations
@@ -195,7 +198,45 @@ class UploadTooLargeError(CitewiseError):
     code = "upload_too_large"
 
 
+class RequestTooLargeError(UploadTooLargeError):
+    """A JSON request body is larger than ``api.max_json_kb``."""
+
+    code = "request_too_large"
+
+
 class StoredFileMissingError(IngestError):
     """The stored copy of a document's file is gone, so it cannot be (re-)ingested."""
 
     code = "stored_file_missing"
+
+
+class AuthenticationError(CitewiseError):
+    """Missing, malformed, unknown, revoked or expired credentials (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(CitewiseError):
+    """The credentials are valid but their role may not do this (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(CitewiseError):
+    """Over a rate limit of the tenant or the credential (requests or LLM tokens per window).
+
+    Args:
+        message: What was exceeded.
+        retry_after: Seconds until the window has room again.
+        headers: Rate-limit headers for the response (``X-RateLimit-*``, ``Retry-After``).
+    """
+
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after: int, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+        self.headers["Retry-After"] = str(retry_after)

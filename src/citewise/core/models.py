@@ -14,6 +14,8 @@ import numpy as np
 import structlog
 
 from citewise.core.errors import ModelError
+from citewise.core.lru import LRU
+from citewise.core.metrics import record_cache
 from citewise.core.settings import EmbeddingSettings
 
 if TYPE_CHECKING:
@@ -64,6 +66,15 @@ class Embedder:
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._counter: Any = None  # a `tokenizers.Tokenizer` that only counts
+        self._queries: LRU[str, np.ndarray] | None = None
+
+    def cache_queries(self, size: int) -> None:
+        """Keep the vectors of the last `size` distinct queries (LRU; 0 turns the cache off).
+
+        Queries are the same when they are equal after collapsing whitespace (which
+        the tokenizer ignores), so a cached vector is exactly the one computed.
+        """
+        self._queries = LRU(size) if size > 0 else None
 
     def warm_up(self) -> None:
         """Load the weights once (thread-safe, idempotent)."""
@@ -109,8 +120,21 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one query."""
+        """Embed one query (from the query cache when `cache_queries` turned it on).
+
+        The returned array is read-only: it may be shared with later callers.
+        """
+        cache = self._queries
+        key = " ".join(text.split())
+        if cache is not None:
+            cached = cache.get(key)
+            record_cache("embedding", hit=cached is not None)
+            if cached is not None:
+                return cached
         vector: np.ndarray = self.embed([text])[0]
+        if cache is not None:
+            vector.setflags(write=False)
+            cache.put(key, vector)
         return vector
 
     def count_tokens(self, text: str) -> int:

@@ -112,9 +112,19 @@ class TierAttempt(BaseModel):
     ms: float = 0.0
 
 
+def new_answer_id() -> str:
+    """A fresh answer id (uuid4 hex): every answer served gets its own."""
+    return uuid.uuid4().hex
+
+
 class Answer(BaseModel):
     """What Citewise returns for a question."""
 
+    answer_id: str = Field(
+        default_factory=new_answer_id,
+        description="This serve of the answer (a cache replay gets its own); "
+        "POST /v1/feedback names it.",
+    )
     question: str
     search_query: str = Field(
         default="", description="The standalone query searched (the question, or its rewrite)."
@@ -148,4 +158,12 @@ class Answer(BaseModel):
     flags: list[str] = Field(
         default_factory=list,
         description="Suspected prompt injections: 'question:<kind>' or 'passage <n>:<kind>'.",
+    )
+    cached: Literal["exact", "semantic"] | None = Field(
+        default=None,
+        description="Served from the answer cache: 'exact' (the same question) or 'semantic' "
+        "(a sufficiently similar one, same tenant, groups and documents); null when computed.",
+    )
+    cached_question: str = Field(
+        default="", description="The question whose answer a semantic cache hit reused."
     )

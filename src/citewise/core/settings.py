@@ -295,6 +295,56 @@ class APISettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    max_json_kb: int = Field(
+        256,
+        ge=1,
+        description="Largest non-multipart request body (JSON) in KiB; uploads use "
+        "ingest.max_request_mb.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (e.g. "
+        "'https://intranet.example.com'); empty: no CORS headers at all.",
+    )
+
+
+JWTAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+"""Asymmetric JWT signature algorithms; ``none`` and HS* are never accepted."""
+
+
+class AuthSettings(BaseModel):
+    """Identity: API keys (always on) and OIDC/JWT bearer tokens (when an issuer is configured).
+
+    A token is accepted only when signed by a key from ``oidc_jwks_url`` or
+    ``oidc_public_key`` with one of ``oidc_algorithms`` (asymmetric only: never
+    ``none``, never HS* with a public key), and its ``iss``, ``aud`` and ``exp``
+    match. Tenant, groups, role and user come from the configured claims.
+    """
+
+    oidc_jwks_url: str | None = Field(
+        None, description="JWKS URL of the identity provider (keys cached, rotated by kid)."
+    )
+    oidc_public_key: str | None = Field(
+        None, description="A static PEM public key, instead of (or besides) a JWKS URL."
+    )
+    oidc_issuer: str | None = Field(None, description="Required `iss`; JWTs are off without it.")
+    oidc_audience: str | None = Field(None, description="Required `aud`.")
+    oidc_algorithms: list[JWTAlgorithm] = Field(
+        default_factory=lambda: list[JWTAlgorithm](["RS256", "ES256"]), min_length=1
+    )
+    tenant_claim: str = Field("tenant", description="Claim holding the tenant id.")
+    groups_claim: str = Field("groups", description="Claim holding the ACL groups (list).")
+    role_claim: str = Field("role", description="Claim holding 'admin' or 'user' (default user).")
+    user_claim: str = Field("sub", description="Claim holding the user id.")
+    leeway_s: float = Field(30.0, ge=0, le=600, description="Clock skew allowed on exp/nbf/iat.")
+    jwks_cache_s: int = Field(300, ge=1, description="How long fetched JWKS keys are reused.")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether bearer JWTs are accepted (an issuer, an audience and a key source)."""
+        return bool(
+            self.oidc_issuer and self.oidc_audience and (self.oidc_jwks_url or self.oidc_public_key)
+        )
 
 
 class UISettings(BaseModel):
@@ -302,6 +352,77 @@ class UISettings(BaseModel):
 
     port: int = 8501
     api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = Field(
+        None, description="User key the UI sends (CITEWISE_UI__API_KEY); else pasted in the UI."
+    )
+
+
+class LimitSettings(BaseModel):
+    """Rate limits per tenant and per credential, on requests and on LLM tokens (`limits`)."""
+
+    enabled: bool = True
+    storage_uri: str = Field(
+        "memory://",
+        description="`limits` storage: memory:// (one process) or redis://host:6379/0 "
+        "(shared by every API replica).",
+    )
+    strategy: Literal["moving-window", "sliding-window-counter"] = Field(
+        "moving-window",
+        description="moving-window is exact; sliding-window-counter is approximate and cheaper.",
+    )
+    tenant_requests: str = Field("600/minute", description="API requests of one tenant.")
+    key_requests: str = Field("120/minute", description="API requests of one credential.")
+    tenant_tokens: str = Field(
+        "200000/minute", description="LLM tokens (prompt + completion) of one tenant."
+    )
+    key_tokens: str = Field("50000/minute", description="LLM tokens of one credential.")
+
+
+class CacheSettings(BaseModel):
+    """Query-embedding cache and answer caches (exact and semantic), in process."""
+
+    enabled: bool = True
+    embedding_size: int = Field(4096, ge=0, description="Query vectors kept (LRU); 0 disables.")
+    answer_size: int = Field(2048, ge=0, description="Answers kept (LRU); 0 disables.")
+    answer_ttl_s: float = Field(3600.0, gt=0, description="Longest life of a cached answer.")
+    semantic: bool = Field(
+        False,
+        description="Reuse answers of very similar questions (same numbers, negations and "
+        "names). Off by default: with the default embedder it serves wrong answers for "
+        "antonym pairs at any useful threshold (docs/evaluation.md).",
+    )
+    semantic_threshold: float = Field(
+        0.99,
+        ge=0.5,
+        le=1.0,
+        description="Least cosine similarity of two questions for a semantic hit "
+        "(chosen by measuring false hits: docs/evaluation.md).",
+    )
+    semantic_scope_size: int = Field(
+        512, ge=1, description="Questions compared per tenant, group set and corpus version."
+    )
+
+
+class ObservabilitySettings(BaseModel):
+    """Prometheus metrics and OpenTelemetry traces.
+
+    Production should scrape ``/metrics`` on an internal network (or set
+    `metrics_token`); traces go to stderr by default, to an OTLP/HTTP collector
+    with ``traces = "otlp"``.
+    """
+
+    traces: Literal["console", "otlp", "off"] = Field(
+        "console", description="Span exporter: console (stderr JSON lines), otlp, or off."
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces); "
+        "unset: the exporter's default or OTEL_EXPORTER_OTLP_* variables.",
+    )
+    service_name: str = Field("citewise", description="service.name of every span.")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs `Authorization: Bearer <token>`."
+    )
 
 
 class Settings(BaseSettings):
@@ -333,6 +454,13 @@ class Settings(BaseSettings):
     ui: UISettings = Field(default_factory=UISettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api_key: SecretStr | None = Field(
+        None, description="API key the CLI sends to a running server (CITEWISE_API_KEY)."
+    )
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod
     def settings_customise_sources(

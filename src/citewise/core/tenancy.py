@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,6 +39,15 @@ class Principal(BaseModel):
     tenant_id: str
     user_id: str = "anonymous"
     groups: frozenset[str] = Field(default_factory=frozenset)
+    role: Literal["admin", "user"] = "user"
+    credential_id: str = ""
+    """What authenticated the request: an API key's prefix or ``jwt:<issuer>:<subject>``;
+    rate limits are counted per credential as well as per tenant."""
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this principal may manage documents, keys and evaluations."""
+        return self.role == "admin"
 
     @field_validator("tenant_id")
     @classmethod

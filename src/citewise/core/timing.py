@@ -11,11 +11,19 @@ class StageTimer:
     def __init__(self) -> None:
         self._start = self._last = time.perf_counter()
         self.laps: dict[str, float] = {}
+        self.stages: list[tuple[str, float, float]] = []
+        """Every lap in order as (name, start, end) ``perf_counter`` values (names may repeat)."""
+
+    @property
+    def started(self) -> float:
+        """When the timer started (a ``time.perf_counter()`` value)."""
+        return self._start
 
     def lap(self, name: str) -> None:
         """Close the current stage under `name` and start the next one."""
         now = time.perf_counter()
         self.laps[name] = round((now - self._last) * 1000, 1)
+        self.stages.append((name, self._last, now))
         self._last = now
 
     def total(self) -> float:

@@ -49,6 +49,7 @@ from citewise.core.db import (
     utcnow,
 )
 from citewise.core.errors import CitewiseError, StoredFileMissingError, VectorIndexError
+from citewise.core.metrics import JOB_OUTCOMES
 from citewise.core.settings import QueueSettings
 from citewise.ingest.filestore import FileStore
 from citewise.ingest.pipeline import FileOutcome, Ingestor, PreparedFile, ProgressSink
@@ -527,6 +528,7 @@ class JobRunner:
             tenant = job.tenant_id
             status = job.status
         log.info("job_finished", job_id=job_id, status=status, failed=failed, files=total)
+        JOB_OUTCOMES.labels(status=status).inc()
         try:
             self.store.optimize(tenant)
         except CitewiseError as exc:  # searchable anyway; a later job optimizes again
@@ -565,6 +567,7 @@ class JobRunner:
     def _bury(self, session: Session, job: JobRecord, reason: str) -> None:
         """Mark a job dead; its unfinished files and their documents fail with the reason."""
         job.status = "dead"
+        JOB_OUTCOMES.labels(status="dead").inc()
         job.error = reason
         job.finished_at = utcnow()
         job.worker_id = None

@@ -12,22 +12,31 @@ import httpx
 import streamlit as st
 
 API_URL = os.environ.get("CITEWISE_UI__API_URL", "http://127.0.0.1:8000")
+API_KEY = os.environ.get("CITEWISE_UI__API_KEY", "")
 
 st.set_page_config(page_title="Citewise", page_icon="📎")
 st.title("Citewise")
 st.caption("Answers from your documents, every claim cited.")
 
-tenant = st.sidebar.text_input("Tenant", value="demo")
+api_key = API_KEY or st.sidebar.text_input(
+    "API key",
+    type="password",
+    help="A user key of your tenant (`citewise keys create --role user`); "
+    "your tenant and groups come from it.",
+)
 use_llm = st.sidebar.toggle("Use the language model", value=True)
 
 question = st.chat_input("Ask a question about your documents")
-if question:
+if question and not api_key:
+    st.warning("Paste an API key in the sidebar first.")
+elif question:
     st.chat_message("user").write(question)
     with st.chat_message("assistant"), st.spinner("Searching your documents..."):
         try:
             response = httpx.post(
                 f"{API_URL}/v1/ask",
-                json={"question": question, "tenant": tenant, "use_llm": use_llm},
+                json={"question": question, "use_llm": use_llm},
+                headers={"Authorization": f"Bearer {api_key}"},
                 timeout=300,
             )
         except httpx.HTTPError as exc:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from citewise.answer.stream import AnswerEvent, ErrorEvent, sse_fields
-from citewise.api.deps import ConversationalDep, PipelineDep, PrincipalDep
+from citewise.api.deps import (
+    ConversationalDep,
+    FeedbackDep,
+    PipelineDep,
+    PrincipalDep,
+    get_principal,
+)
+from citewise.api.errors import error_responses
+from citewise.api.ratelimit import TokenMeter, request_limit, token_meter
 from citewise.api.schemas import AskRequest, LLMStatus
 from citewise.core.errors import CitewiseError
 from citewise.core.schemas import Answer
@@ -20,6 +28,9 @@ from citewise.core.schemas import Answer
 log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["ask"])
+
+RATE_LIMITED = [Depends(request_limit(get_principal))]
+TokensDep = Annotated[TokenMeter, Depends(token_meter(get_principal))]
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -31,12 +42,17 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/ask", response_model=Answer)
+ASK_ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503)
+
+
+@router.post("/ask", response_model=Answer, dependencies=RATE_LIMITED, responses=ASK_ERRORS)
 def ask(
     body: AskRequest,
     pipeline: PipelineDep,
     principal: PrincipalDep,
     conversations: ConversationalDep,
+    tokens: TokensDep,
+    feedback: FeedbackDep,
 ) -> Answer:
     """Answer a question from the documents the caller may read, with citations.
 
@@ -44,18 +60,29 @@ def ask(
     the question and answer are appended to it (404 if it is not the caller's).
     """
     if body.conversation_id is not None:
-        return conversations.ask(
+        answer = conversations.ask(
             body.question, principal, body.conversation_id, use_llm=body.use_llm
         )
-    return pipeline.ask(body.question, principal, history=body.history, use_llm=body.use_llm)
+    else:
+        answer = pipeline.ask(body.question, principal, history=body.history, use_llm=body.use_llm)
+    tokens.charge(answer.usage)
+    feedback.record_served(principal, answer, conversation_id=body.conversation_id)
+    return answer
 
 
-@router.post("/ask/stream", response_class=EventSourceResponse, responses=_STREAM_DOC)
+@router.post(
+    "/ask/stream",
+    response_class=EventSourceResponse,
+    responses={**_STREAM_DOC, **ASK_ERRORS},
+    dependencies=RATE_LIMITED,
+)
 def ask_stream(
     body: AskRequest,
     pipeline: PipelineDep,
     principal: PrincipalDep,
     conversations: ConversationalDep,
+    tokens: TokensDep,
+    feedback: FeedbackDep,
 ) -> EventSourceResponse:
     """Stream the answer as it is generated; the `final` event carries the verified answer.
 
@@ -72,12 +99,13 @@ def ask_stream(
         events = pipeline.stream(
             body.question, principal, history=body.history, use_llm=body.use_llm
         )
-    return EventSourceResponse(_sse(events))
+    served = feedback.recording(events, principal, conversation_id=body.conversation_id)
+    return EventSourceResponse(_sse(tokens.charged(served)))
 
 
-@router.get("/status/llm", response_model=LLMStatus)
-def llm_status(pipeline: PipelineDep) -> LLMStatus:
-    """Each configured tier: endpoint, availability and circuit breaker state."""
+@router.get("/status/llm", response_model=LLMStatus, responses=error_responses(401, 429))
+def llm_status(pipeline: PipelineDep, _principal: PrincipalDep) -> LLMStatus:
+    """Each configured tier: endpoint, availability and circuit breaker state (any credential)."""
     return LLMStatus(tiers=pipeline.tier_status())
 
 

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from citewise.answer.conversations import ConversationDetail, ConversationPage, ConversationView
-from citewise.api.deps import ConversationsDep, UserPrincipalDep
+from citewise.api.deps import ConversationsDep, UserPrincipalDep, get_user_principal
+from citewise.api.errors import MAX_OFFSET, error_responses
+from citewise.api.ratelimit import request_limit
 from citewise.api.schemas import ConversationCreate
 
-router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+router = APIRouter(
+    prefix="/v1/conversations",
+    tags=["conversations"],
+    dependencies=[Depends(request_limit(get_user_principal))],
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+)
 
 
 @router.post("", status_code=201, response_model=ConversationView)
@@ -35,7 +42,7 @@ def list_conversations(
     principal: UserPrincipalDep,
     store: ConversationsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ConversationPage:
     """Your conversations, most recently active first."""
     return store.list_conversations(principal, limit=limit, offset=offset)

@@ -5,15 +5,22 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 
-from citewise.api.deps import RuntimeDep, ServiceDep, TenantPrincipalDep
+from citewise.api.deps import RuntimeDep, ServiceDep, TenantPrincipalDep, get_tenant_principal
+from citewise.api.errors import MAX_OFFSET, error_responses
+from citewise.api.ratelimit import request_limit
 from citewise.core.errors import IngestError
 from citewise.ingest.doctor import DoctorReport, check_tenant, repair_tenant
 from citewise.ingest.service import Upload, check_metadata
 from citewise.ingest.views import AuditView, DocumentView, JobView, Page
 
-router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["documents"])
+router = APIRouter(
+    prefix="/v1/tenants/{tenant}",
+    tags=["documents"],
+    dependencies=[Depends(request_limit(get_tenant_principal))],
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+)
 
 
 def _json_form(value: str | None, name: str) -> Any:
@@ -109,7 +116,7 @@ def list_documents(
         str | None, Query(description="pending, processing, indexed, failed or deleted.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[DocumentView]:
     """The tenant's documents by id (deleted ones only with ``status=deleted``)."""
     return service.list_documents(principal, status=status, limit=limit, offset=offset)
@@ -143,7 +150,7 @@ def list_jobs(
         str | None, Query(description="queued, running, succeeded, partial, failed or dead.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[JobView]:
     """The tenant's jobs, newest first."""
     return service.list_jobs(principal, status=status, limit=limit, offset=offset)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from citewise.api.deps import JobPrincipalDep, ServiceDep
+from citewise.api.deps import JobPrincipalDep, ServiceDep, get_job_principal
+from citewise.api.errors import error_responses
+from citewise.api.ratelimit import request_limit
 from citewise.ingest.views import JobView
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(
+    prefix="/v1/jobs",
+    tags=["jobs"],
+    dependencies=[Depends(request_limit(get_job_principal))],
+    responses=error_responses(401, 403, 404, 409, 422, 429),
+)
 
 
 @router.get("/{job_id}", response_model=JobView)
