@@ -133,6 +133,23 @@ def raw_seconds(embedder: Embedder, texts: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def measured(
+    embedder: RecordingEmbedder, *, name: str, path: str, documents: int, chunks: int, e2e_s: float
+) -> Figure:
+    """The figure of an end-to-end run, with the raw embedder timed on the texts it embedded."""
+    assert len(embedder.texts) == chunks, (len(embedder.texts), chunks)
+    return Figure(
+        name=name,
+        path=path,
+        documents=documents,
+        chunks=chunks,
+        e2e_s=e2e_s,
+        embed_in_e2e_s=embedder.seconds,
+        embed_calls=list(embedder.calls),
+        raw_s=raw_seconds(embedder, embedder.texts),
+    )
+
+
 def profiled(enabled: bool, label: str, work: Callable[[], Any]) -> Any:
     """Run `work`, printing its top Citewise functions by cumulative time when `enabled`."""
     if not enabled:
@@ -168,17 +185,14 @@ def bench_samples(runtime: Runtime, embedder: RecordingEmbedder, profile: bool) 
     embedder.reset()
     started = time.perf_counter()
     chunks = profiled(profile, "samples", lambda: upload_files(runtime, "samples", files, SAMPLES))
-    figure = Figure(
+    figure = measured(
+        embedder,
         name="sample set",
         path="IngestService.submit + JobRunner.run (citewise ingest, API workers)",
         documents=len(files),
         chunks=chunks,
         e2e_s=time.perf_counter() - started,
-        embed_in_e2e_s=embedder.seconds,
-        embed_calls=embedder.calls,
     )
-    assert len(embedder.texts) == chunks, (len(embedder.texts), chunks)
-    figure.raw_s = raw_seconds(embedder, embedder.texts)
     figure.prepare_s = prepare_seconds(runtime, files)
     return figure
 
@@ -209,18 +223,14 @@ def bench_scifact(
     chunks, indexed = profiled(
         profile, "scifact", lambda: ingest_corpus(runtime, dataset, tenant="scifact")
     )
-    figure = Figure(
+    return measured(
+        embedder,
         name=f"SciFact ({len(docs):,} abstracts)",
         path="eval.retrieval.ingest_corpus -> Ingestor.ingest_texts (citewise eval retrieval)",
         documents=indexed,
         chunks=chunks,
         e2e_s=time.perf_counter() - started,
-        embed_in_e2e_s=embedder.seconds,
-        embed_calls=embedder.calls,
     )
-    assert len(embedder.texts) == chunks, (len(embedder.texts), chunks)
-    figure.raw_s = raw_seconds(embedder, embedder.texts)
-    return figure
 
 
 def write_pdf(path: Path, pages: int) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from citewise.core.db import Database
+from tests.jwt_issuer import Issuer
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -97,6 +100,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture()
+def database(database_url: str) -> Iterator[Database]:
+    """A migrated metadata database on each backend (`database_url`), disposed afterwards."""
+    db = Database(database_url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+# --- an OIDC provider: signing keys and a JWKS served over loopback HTTP ----------------------
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[Issuer]:
+    """One test identity provider for the run (`tests.jwt_issuer.Issuer`)."""
+    idp = Issuer()
+    yield idp
+    idp.stop()
 
 
 # --- the job queue's Redis backend: a real server when one is given ---------------------------

@@ -32,13 +32,6 @@ QUESTION = "How long must my password be?"
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    idp = Issuer()
-    yield idp
-    idp.stop()
-
-
-@pytest.fixture(scope="module")
 def client(demo_runtime, issuer: Issuer) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     auth = AuthSettings(oidc_jwks_url=issuer.jwks_url, oidc_issuer=ISSUER, oidc_audience=AUDIENCE)
     settings = demo_runtime.settings.model_copy(update={"auth": auth})

@@ -30,11 +30,8 @@ CARRIERS = "How many carriers does it integrate with?"
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[ConversationStore]:
-    db = Database(database_url)
-    db.migrate()
-    yield ConversationStore(db)
-    db.dispose()
+def store(database: Database) -> ConversationStore:
+    return ConversationStore(database)
 
 
 def _messages(store: ConversationStore) -> int:

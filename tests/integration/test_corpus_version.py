@@ -11,10 +11,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_every_document_change_gives_a_new_version_and_other_tenants_keep_theirs(
-    database_url: str,
+    database: Database,
 ) -> None:
-    db = Database(database_url)
-    db.migrate()
+    db = database
     versions = CorpusVersions(db)
     seen = {versions.version("acme")}
     other = versions.version("globex")

@@ -236,11 +236,8 @@ def test_admins_review_their_tenants_feedback_and_export_it_for_evaluation(
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[FeedbackStore]:
-    db = Database(database_url)
-    db.migrate()
-    yield FeedbackStore(db)
-    db.dispose()
+def store(database: Database) -> FeedbackStore:
+    return FeedbackStore(database)
 
 
 def _answer() -> Answer:

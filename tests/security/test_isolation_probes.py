@@ -162,13 +162,6 @@ def _bearer(key: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    idp = Issuer()
-    yield idp
-    idp.stop()
-
-
-@pytest.fixture(scope="module")
 def client(
     tmp_path_factory: pytest.TempPathFactory,
     embedder: Any,

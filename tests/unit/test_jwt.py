@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -12,13 +11,6 @@ from citewise.auth.jwt import JWTVerifier
 from citewise.core.errors import AuthenticationError, ConfigError
 from citewise.core.settings import AuthSettings
 from tests.jwt_issuer import AUDIENCE, ISSUER, Issuer, hs256_with_public_key, tampered, unsigned
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    idp = Issuer()
-    yield idp
-    idp.stop()
 
 
 @pytest.fixture(scope="module")

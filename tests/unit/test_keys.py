@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -14,11 +13,8 @@ from citewise.core.errors import AuthenticationError, NotFoundError, TenantError
 
 
 @pytest.fixture
-def keys(database_url: str) -> Iterator[KeyStore]:
-    db = Database(database_url)
-    db.migrate()
-    yield KeyStore(db)
-    db.dispose()
+def keys(database: Database) -> KeyStore:
+    return KeyStore(database)
 
 
 def test_a_key_is_shown_once_and_stored_only_as_its_hash(keys: KeyStore) -> None:
