@@ -27,7 +27,7 @@ from citewise.answer.rewrite import Turn
 from citewise.answer.stream import AnswerEvent, FinalEvent
 from citewise.core.db import ConversationRecord, Database, MessageRecord, utcnow
 from citewise.core.errors import NotFoundError
-from citewise.core.schemas import Answer, AnswerSentence, Citation, Verification
+from citewise.core.schemas import Answer, AnswerSentence, Citation, Page, Verification
 from citewise.core.tenancy import Principal
 
 log = structlog.get_logger(__name__)
@@ -103,14 +103,8 @@ class ConversationDetail(ConversationView):
     messages: list[MessageView]
 
 
-class ConversationPage(BaseModel):
-    """A page of conversations, most recently active first (``next_offset`` None: last)."""
-
-    items: list[ConversationView]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
+ConversationPage = Page[ConversationView]
+"""A page of conversations, most recently active first."""
 
 
 class ConversationStore:
@@ -159,15 +153,7 @@ class ConversationStore:
                 .offset(offset)
             ).all()
             items = [ConversationView.of(r) for r in records]
-        following = offset + len(items)
-        total = int(total or 0)
-        return ConversationPage(
-            items=items,
-            total=total,
-            limit=limit,
-            offset=offset,
-            next_offset=following if following < total else None,
-        )
+        return ConversationPage.of(items, total=int(total or 0), limit=limit, offset=offset)
 
     def get(self, principal: Principal, conversation_id: str) -> ConversationDetail:
         """A conversation with all its messages."""

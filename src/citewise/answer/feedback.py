@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from citewise.answer.stream import AnswerEvent, FinalEvent
 from citewise.core.db import AnswerFeedbackRecord, Database, ServedAnswerRecord, utcnow
 from citewise.core.errors import NotFoundError
-from citewise.core.schemas import Answer, point_id
+from citewise.core.schemas import Answer, Page, point_id
 from citewise.core.tenancy import Principal
 
 log = structlog.get_logger(__name__)
@@ -63,14 +63,8 @@ class FeedbackView(BaseModel):
     updated_at: datetime
 
 
-class FeedbackPage(BaseModel):
-    """A page of feedback, most recently rated first (``next_offset`` None: last)."""
-
-    items: list[FeedbackView]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
+FeedbackPage = Page[FeedbackView]
+"""A page of feedback, most recently rated first."""
 
 
 def retrieved_ids(tenant_id: str, answer: Answer) -> list[dict[str, Any]]:
@@ -215,14 +209,7 @@ class FeedbackStore:
                 .offset(offset)
             ).all()
             items = [_view(feedback, served) for feedback, served in rows]
-        following = offset + len(items)
-        return FeedbackPage(
-            items=items,
-            total=total,
-            limit=limit,
-            offset=offset,
-            next_offset=following if following < total else None,
-        )
+        return FeedbackPage.of(items, total=total, limit=limit, offset=offset)
 
     def export(
         self,

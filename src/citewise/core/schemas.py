@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -167,3 +167,28 @@ class Answer(BaseModel):
     cached_question: str = Field(
         default="", description="The question whose answer a semantic cache hit reused."
     )
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a listing (``limit``/``offset``; ``next_offset`` is None on the last page)."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+    @classmethod
+    def of(cls, items: list[T], *, total: int, limit: int, offset: int) -> Page[T]:
+        """The page of `items` found at `offset` among `total`."""
+        following = offset + len(items)
+        return cls(
+            items=items,
+            total=total,
+            limit=limit,
+            offset=offset,
+            next_offset=following if following < total else None,
+        )

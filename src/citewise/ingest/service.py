@@ -482,7 +482,7 @@ class IngestService:
                 .offset(offset)
             ).all()
             items = [JobView.of(j) for j in jobs]
-        return _page(items, int(total or 0), limit, offset)
+        return Page[JobView].of(items, total=int(total or 0), limit=limit, offset=offset)
 
     def retry_job(self, principal: Principal, job_id: str) -> JobView:
         """Run a finished job's failed files again, from their stored copies."""
@@ -559,7 +559,7 @@ class IngestService:
                 .offset(offset)
             ).all()
             items = [DocumentView.of(d) for d in docs]
-        return _page(items, int(total or 0), limit, offset)
+        return Page[DocumentView].of(items, total=int(total or 0), limit=limit, offset=offset)
 
     def get_document(self, principal: Principal, doc_id: str) -> DocumentView:
         """One document (a deleted one shows as its tombstone)."""
@@ -658,17 +658,6 @@ class IngestService:
                 at=utcnow(),
             )
         )
-
-
-def _page(items: list[Any], total: int, limit: int, offset: int) -> Page[Any]:
-    following = offset + len(items)
-    return Page(
-        items=items,
-        total=total,
-        limit=limit,
-        offset=offset,
-        next_offset=following if following < total else None,
-    )
 
 
 def _copy_capped(stream: BinaryIO | Path, path: Path, cap: int) -> int:

@@ -6,13 +6,14 @@ The same models are the HTTP API's response bodies and what the CLI prints.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from citewise.core.db import AuditRecord, DocumentRecord, JobFileRecord, JobRecord
+from citewise.core.schemas import Page
 
-T = TypeVar("T")
+__all__ = ["AuditView", "DocumentView", "JobFileView", "JobView", "Page"]
 
 
 class DocumentView(BaseModel):
@@ -161,13 +162,3 @@ class AuditView(BaseModel):
             details=dict(record.details or {}),
             at=record.at,
         )
-
-
-class Page(BaseModel, Generic[T]):
-    """A page of a listing (``limit``/``offset``; ``next_offset`` is None on the last page)."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
