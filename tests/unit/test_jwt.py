@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -11,6 +12,15 @@ from citewise.auth.jwt import JWTVerifier
 from citewise.core.errors import AuthenticationError, ConfigError
 from citewise.core.settings import AuthSettings
 from tests.jwt_issuer import AUDIENCE, ISSUER, Issuer, hs256_with_public_key, tampered, unsigned
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    """This module's own provider: its JWKS fetch count is asserted, so no other module
+    may fetch from it (the session-wide ``issuer`` of conftest serves the rest)."""
+    idp = Issuer()
+    yield idp
+    idp.stop()
 
 
 @pytest.fixture(scope="module")
