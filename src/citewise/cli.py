@@ -452,25 +452,52 @@ def serve(
             ui_process.wait(timeout=10)
 
 
-def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:
-    """Start Streamlit in a child process; it reaches the API over HTTP only."""
+def _ui_command(settings: Settings, api_url: str, host: str) -> tuple[list[str], dict[str, str]]:
+    """The Streamlit command line and environment of the UI (it reaches the API over HTTP)."""
     from citewise import ui
 
     script = Path(ui.__file__).with_name("app.py")
-    env = {
-        **os.environ,
-        "CITEWISE_UI__API_URL": f"http://{settings.api.host}:{settings.api.port}",
-    }
+    env = {**os.environ, "CITEWISE_UI__API_URL": api_url}
     if settings.ui.api_key is not None:
         env["CITEWISE_UI__API_KEY"] = settings.ui.api_key.get_secret_value()
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.port", str(settings.ui.port), "--server.address", settings.api.host,
+        "--server.port", str(settings.ui.port), "--server.address", host,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
+        "--client.toolbarMode", "minimal", "--server.maxUploadSize", "200",
+        "--server.fileWatcherType", "none",
     ]  # fmt: skip
+    return command, env
+
+
+def _start_ui(settings: Settings) -> subprocess.Popen[bytes]:
+    """Start Streamlit in a child process beside the API `serve` runs."""
+    api_url = f"http://{settings.api.host}:{settings.api.port}"
+    command, env = _ui_command(settings, api_url, settings.api.host)
     console.print(f"UI on http://{settings.api.host}:{settings.ui.port}")
     return subprocess.Popen(command, env=env)
+
+
+@app.command("ui")
+def ui_command(
+    api_url: Annotated[
+        str | None, typer.Option(help="The API's base URL (default: ui.api_url).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Bind address of the UI.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="UI port (default: ui.port).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the web UI (Streamlit) for a Citewise API that runs elsewhere or already.
+
+    The UI holds no data and no models: it signs in with an API key (from
+    CITEWISE_UI__API_KEY, or typed into its sign-in form) and calls the API over HTTP.
+    """
+    settings = _settings(config, quiet=False)
+    if port:
+        settings.ui.port = port
+    command, env = _ui_command(settings, (api_url or settings.ui.api_url).rstrip("/"), host)
+    console.print(f"UI on http://{host}:{settings.ui.port} (API: {env['CITEWISE_UI__API_URL']})")
+    raise typer.Exit(subprocess.call(command, env=env))
 
 
 eval_app = typer.Typer(help="Offline evaluation on datasets.", no_args_is_help=True)

@@ -38,6 +38,9 @@ from fastapi.testclient import TestClient
 from citewise.api.app import create_app
 from citewise.auth.keys import KeyStore
 from citewise.core.settings import AuthSettings, load_settings
+from citewise.eval.datasets import QADataset, QAItem
+from citewise.eval.qa import default_runs_root
+from citewise.eval.runs import QuestionResult, RunDir
 from citewise.runtime import Runtime
 from tests.jwt_issuer import (
     AUDIENCE,
@@ -143,6 +146,8 @@ class World:
     """tenant -> a valid user key that probes try to revoke (it must survive)."""
     points: dict[str, int] = field(default_factory=dict)
     """tenant -> points in its index before the probes."""
+    eval_runs: dict[str, str] = field(default_factory=dict)
+    """tenant -> id of an evaluation run of it (its public canary in a question)."""
 
     def readable(self, actor: Actor, route: str) -> set[tuple[str, str]]:
         """Documents whose text or id `actor` may see in a response of `route`."""
@@ -258,7 +263,22 @@ def world(client: TestClient, issuer: Issuer) -> World:
         issuer=issuer,
         spare_keys={t: spare[t].key for t in TENANTS},
         points=counts,
+        eval_runs={t: _eval_run(runtime, t, canaries[t, "public"]) for t in TENANTS},
     )
+
+
+def _eval_run(runtime: Runtime, tenant: str, canary: str) -> str:
+    """A finished evaluation run of `tenant` on disk, one question carrying `canary`."""
+    run_id = f"20261123-000000-{tenant}"
+    item = QAItem(id="q1", question=f"What is reference code {canary}?", reference=canary)
+    dataset = QADataset(name=f"{tenant}-set", items=[item], sha256="0" * 64)
+    run = RunDir(default_runs_root(runtime.settings.data_dir) / run_id)
+    record = run.start(run_id=run_id, dataset=dataset, dataset_path=Path("set.jsonl"),
+                       tenant=tenant, config={"top_k": 6})  # fmt: skip
+    run.append(QuestionResult(id="q1", question=item.question, answerable=True,
+                              answer=canary, metrics={"rouge_l": 1.0}))  # fmt: skip
+    run.finish(record, run.results())
+    return run_id
 
 
 # --- probe generators -----------------------------------------------------------------------
@@ -556,6 +576,69 @@ def _header_probes(world: World) -> list[Probe]:
     return probes
 
 
+def _ui_probes(world: World) -> list[Probe]:
+    """The UI's routes: source files (the ACL rule), identity, stats, evaluation runs."""
+    probes = []
+    not_found, ok = frozenset({404}), frozenset({200})
+    for name, actor in world.actors.items():
+        other = "globex" if actor.tenant == "acme" else "acme"
+        readable = world.readable(actor, "answer")
+        probes.append(Probe("ui", "GET", "/v1/me", actor.headers, actor=name, expect=ok))
+        for (tenant, kind), doc in world.doc_ids.items():
+            expect = ok if (tenant, kind) in readable else not_found
+            url = f"/v1/documents/{doc}/source"
+            probes += [
+                Probe("source", "GET", url, actor.headers, actor=name, expect=expect),
+                Probe("source", "GET", url, actor.headers, params={"version": "1"},
+                      actor=name, expect=expect),
+                Probe("source", "GET", url, actor.headers, params={"version": "2"},
+                      actor=name, expect=not_found),
+                Probe("source", "GET", url, actor.headers, params={"tenant": tenant,
+                      "groups": "hr,finance"}, actor=name, expect=expect),
+            ]  # fmt: skip
+        hr_doc = world.doc_ids[other, "hr"]
+        for tail in (
+            f"..%2F..%2F{other}%2F{hr_doc}",
+            f"%2e%2e%2f{hr_doc}",
+            "..",
+            "%2e%2e",
+            f"{hr_doc}%00",
+            hr_doc.upper(),
+            f"..%252F{hr_doc}",
+            "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+            f"{world.doc_ids[actor.tenant, 'hr']}%2F",
+        ):
+            probes.append(Probe("source-trick", "GET", f"/v1/documents/{tail}/source",
+                                actor.headers, actor=name))  # fmt: skip
+        own, theirs = world.eval_runs[actor.tenant], world.eval_runs[other]
+        own_paths = [
+            f"/v1/tenants/{actor.tenant}/stats",
+            f"/v1/tenants/{actor.tenant}/eval/runs",
+            f"/v1/tenants/{actor.tenant}/eval/runs/{own}",
+            f"/v1/tenants/{actor.tenant}/eval/compare?base={own}&head={own}",
+        ]
+        foreign_paths = [
+            f"/v1/tenants/{other}/stats",
+            f"/v1/tenants/{other}/eval/runs",
+            f"/v1/tenants/{other}/eval/runs/{theirs}",
+            f"/v1/tenants/{actor.tenant}/eval/runs/{theirs}",
+            f"/v1/tenants/{actor.tenant}/eval/runs/..%2F{theirs}",
+            f"/v1/tenants/{actor.tenant}/eval/runs/%2e%2e",
+            f"/v1/tenants/{actor.tenant}/eval/compare?base={own}&head={theirs}",
+            f"/v1/tenants/{actor.tenant}/eval/compare?base=..%2F{theirs}&head={own}",
+        ]
+        for path in own_paths:
+            probes.append(Probe("ui-admin", "GET", path, actor.headers, actor=name,
+                                expect=ok if actor.admin else frozenset({403})))  # fmt: skip
+        for path in foreign_paths:
+            others_path = path.startswith(f"/v1/tenants/{other}/")
+            # A user's own-tenant path: 403, or 404 where a path trick matches no route.
+            expect = not_found if actor.admin or others_path else frozenset({403, 404})
+            probes.append(Probe("ui-admin", "GET", path, actor.headers, actor=name,
+                                expect=expect))  # fmt: skip
+    return probes
+
+
 def generate(world: World) -> list[Probe]:
     """Every probe, in a deterministic order."""
     rng = random.Random(SEED)
@@ -566,6 +649,7 @@ def generate(world: World) -> list[Probe]:
         + _path_probes(world)
         + _jwt_probes(world)
         + _header_probes(world)
+        + _ui_probes(world)
     )
     for extra in CACHE_PROBES:
         probes += extra(world)
@@ -575,7 +659,8 @@ def generate(world: World) -> list[Probe]:
 # --- judging --------------------------------------------------------------------------------
 
 DOC_ID_FIELD = re.compile(r'"doc_id"\s*:\s*"([^"]*)"')
-ANSWER_ROUTES = ("/v1/ask", "/v1/conversations")
+ANSWER_ROUTES = ("/v1/ask", "/v1/conversations", "/v1/documents")
+"""Routes that show documents by the ACL rule, to admins too (the rest are admin routes)."""
 
 
 def _leaks(world: World, probe: Probe, status: int, text: str) -> list[str]:

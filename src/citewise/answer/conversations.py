@@ -50,6 +50,9 @@ class MessageView(BaseModel):
     )
     sentences: list[AnswerSentence] = Field(default_factory=list)
     verification: Verification | None = None
+    answer_id: str | None = Field(
+        default=None, description="Assistant messages: the served answer (POST /v1/feedback)."
+    )
     tier: str | None = None
     degraded: bool = False
     declined: bool = False
@@ -70,6 +73,7 @@ class MessageView(BaseModel):
             verification=(
                 Verification.model_validate(record.verification) if record.verification else None
             ),
+            answer_id=flags.get("answer_id"),
             tier=flags.get("tier"),
             degraded=bool(flags.get("degraded", False)),
             declined=bool(flags.get("declined", False)),
@@ -225,6 +229,7 @@ class ConversationStore:
                     answer.verification.model_dump(mode="json") if answer.verification else None
                 ),
                 flags={
+                    "answer_id": answer.answer_id,
                     "tier": answer.tier,
                     "degraded": answer.degraded,
                     "declined": answer.declined,

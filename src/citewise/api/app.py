@@ -17,11 +17,15 @@ from citewise.api.routes import (
     ask,
     conversations,
     documents,
+    evaluations,
     feedback,
     health,
     jobs,
     keys,
+    me,
     metrics,
+    sources,
+    stats,
 )
 from citewise.auth.keys import KeyStore
 from citewise.auth.principal import Authenticator
@@ -44,6 +48,8 @@ CORS_EXPOSED_HEADERS = [
     "X-RateLimit-Reset",
     "Location",
     "Idempotent-Replayed",
+    "Content-Disposition",
+    "X-Citewise-Version",
 ]
 
 
@@ -114,4 +120,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(jobs.router)
     app.include_router(keys.router)
     app.include_router(feedback.router)
+    app.include_router(me.router)
+    app.include_router(sources.router)
+    app.include_router(stats.router)
+    app.include_router(evaluations.router)
     return app

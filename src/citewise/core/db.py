@@ -222,7 +222,7 @@ class MessageRecord(Base):
     sentences: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    """tier, degraded, declined, decline_reason of an answer."""
+    """answer_id, tier, degraded, declined, decline_reason of an answer."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
