@@ -21,6 +21,7 @@ import pytest
 
 from tests.servers import free_port
 from tests.ui.conftest import SAMPLES, LiveApi
+from tests.ui.eval_data import BASE_ID, HEAD_ID, write_run
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import BrowserContext, Page, expect  # noqa: E402
@@ -104,6 +105,7 @@ def shot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as a test artifact."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.wait_for_timeout(1500)  # charts and code blocks are drawn after the page settles
     page.screenshot(path=str(path), full_page=True)
     return path
 
@@ -211,6 +213,16 @@ def test_an_admin_uploads_files_and_watches_them_finish(
     expect(page.locator("td", has_text="canteen-hours.md").first).to_be_attached()
     shot(page, "admin-documents")
 
+    for link, heading, name in (
+        ("Statistics", "Statistics", "admin-statistics"),
+        ("API keys", "API keys", "admin-keys"),
+        ("Evaluation", "Evaluation", "admin-evaluation"),
+    ):
+        page.get_by_role("link", name=link).click()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        shot(page, name)
+
 
 def test_admin_pages_refuse_a_user_key(page: Page, ui_url: str, live_api: LiveApi) -> None:
     sign_in(page, ui_url, live_api.user_key)
@@ -235,3 +247,20 @@ def test_the_chat_is_usable_on_a_narrow_screen(page: Page, ui_url: str, live_api
     expect(box).to_be_visible()
     assert box.bounding_box() is not None and box.bounding_box()["width"] <= 390  # type: ignore[index]
     shot(page, "chat-narrow")
+
+
+def test_an_admin_compares_two_evaluation_runs(page: Page, ui_url: str, live_api: LiveApi) -> None:
+    root = Path(live_api.server.env["CITEWISE_DATA_DIR"]) / "eval-runs"
+    for variant, run_id in (("base", BASE_ID), ("head", HEAD_ID)):
+        if not (root / run_id / "run.json").is_file():
+            write_run(root, variant)
+    sign_in(page, ui_url, live_api.admin_key)
+    page.get_by_role("link", name="Evaluation").click()
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    expect(page.locator("td", has_text=HEAD_ID).first).to_be_attached()
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+    shot(page, "admin-evaluation-run")
+    page.get_by_text("Compare runs", exact=True).click()
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    shot(page, "admin-evaluation-compare")

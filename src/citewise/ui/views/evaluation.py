@@ -95,7 +95,9 @@ def run_details(api: CitewiseClient, runs: list[Json]) -> None:
 
     tiles = views.headline(summary)
     if tiles:
-        for column, (key, name, value) in zip(st.columns(len(tiles)), tiles, strict=True):
+        # Three tiles a row: long metric names stay readable at 1280 px and narrower.
+        columns = [c for _ in range(0, len(tiles), 3) for c in st.columns(3)]
+        for column, (key, name, value) in zip(columns, tiles, strict=False):
             unit = " ms" if key.startswith("latency") else ""
             column.metric(
                 name,
