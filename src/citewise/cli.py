@@ -995,6 +995,81 @@ def eval_gate(
     console.print(f"gate passed: {len(checks)} metric(s) within tolerance (run {record.run_id})")
 
 
+@eval_app.command("synthesize")
+def eval_synthesize(
+    tenant: TenantOpt,
+    out: Annotated[Path, typer.Option(help="QA JSONL file to write (read by eval qa --dataset).")],
+    single: Annotated[int, typer.Option(min=0, help="Single-hop questions (one passage).")] = 6,
+    multi: Annotated[
+        int, typer.Option(min=0, help="Multi-hop questions (two related passages).")
+    ] = 2,
+    unanswerable: Annotated[
+        int, typer.Option(min=0, help="Unanswerable questions (checked against retrieval).")
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the passage sampling.")] = 0,
+    llm_timeout: Annotated[
+        float, typer.Option(help="Seconds one LLM call may take (CPU models are slow).")
+    ] = 600.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a synthetic QA set from a tenant's indexed chunks with the judge LLM.
+
+    Passages are sampled from the index (seeded); the judge tier's model writes a
+    question and a reference answer for each, in JSON, and quality filters drop bad
+    ones. Unanswerable questions are kept only when the real retrieval finds no
+    passage that answers them. Every item is tagged ``synthetic`` and its kind
+    (``single_hop``, ``multi_hop``, ``unanswerable``) and names its source chunks.
+    """
+    import time
+
+    from citewise.eval.datasets import load_qa, write_qa
+    from citewise.eval.ragas_llm import judge_endpoint
+    from citewise.eval.synthesize import Kind, synthesize
+    from citewise.runtime import Runtime
+
+    settings = _eval_settings(config)
+    if _running_api(settings):
+        raise _fail("a Citewise server owns the embedded index; stop it first")
+    counts: dict[Kind, int] = {
+        "single_hop": single,
+        "multi_hop": multi,
+        "unanswerable": unanswerable,
+    }
+    started = time.perf_counter()
+    try:
+        runtime = Runtime.open(settings, start_llm=True)
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    try:
+        endpoint = judge_endpoint(runtime, timeout_s=llm_timeout)
+        with _progress() as progress:
+            task = progress.add_task("questions", total=sum(counts.values()))
+            items, report = synthesize(
+                runtime,
+                endpoint,
+                tenant=tenant,
+                counts=counts,
+                seed=seed,
+                on_item=lambda item: progress.advance(task),
+                on_attempt=lambda kind: progress.update(task, description=kind),
+            )
+    except CitewiseError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        runtime.close()
+    if not items:
+        raise _fail(f"no question passed the filters (dropped: {dict(report.dropped)})")
+    write_qa(items, out)
+    load_qa(out)  # what eval qa will read
+    kept = ", ".join(f"{report.kept[k]}/{v} {k}" for k, v in counts.items())
+    dropped = ", ".join(f"{k}: {n}" for k, n in sorted(report.dropped.items())) or "none"
+    console.print(
+        f"wrote {len(items)} questions to {out} ({kept}) in {time.perf_counter() - started:.0f} s; "
+        f"{report.llm_calls} LLM calls; dropped: {dropped}",
+        highlight=False,
+    )
+
+
 @eval_app.command("baseline")
 def eval_baseline(
     run: Annotated[str, typer.Argument(help="Run whose summary becomes the baseline.")],

@@ -530,6 +530,17 @@ class TestVectorStoreContract:
         assert store.document_counts("acme")["d1"] == {2: 2}
         assert store.document_counts("other") == {"d9": {1: 4}}
 
+    def test_chunks_lists_every_chunk_of_the_tenant(
+        self, store: VectorStore, corpus: Corpus
+    ) -> None:
+        assert store.chunks("acme") == []  # no namespace yet
+        fill(store, corpus)
+        fill(store, make_corpus("other", {"d9": (4, ["*"])}, seed=5), tenant_id="other")
+        listed = store.chunks("acme")
+        assert sorted(c.point_id for c in listed) == sorted(c.point_id for c in corpus.chunks)
+        assert {c.point_id: c for c in listed} == {c.point_id: c for c in corpus.chunks}
+        assert {c.doc_id for c in store.chunks("other")} == {"d9"}
+
     def test_missing_namespace(self, store: VectorStore, corpus: Corpus) -> None:
         assert store.count("ghost") == 0
         assert store.dense_query("ghost", dense=corpus.dense[0], acl_groups=EVERYONE, limit=3) == []

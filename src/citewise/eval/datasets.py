@@ -8,7 +8,9 @@ One item per line (``samples/kestrel-qa.jsonl``)::
 
 ``reference`` may be empty only for items tagged ``unanswerable`` (the system should
 decline). Document ids are Citewise's (`citewise.ingest.pipeline.doc_id_for`: the file
-name, lower-cased, for a folder ingested from its root).
+name, lower-cased, for a folder ingested from its root). Synthetic items (``citewise eval
+synthesize``) also name the chunks they were written from in ``source_chunks``
+(``doc_id#chunk_index``), unanswerable ones included.
 
 Exported feedback (``citewise feedback export``, one JSON object per line) is read as
 `FeedbackRecord`: a thumbs-up answer becomes a reference answer citing its documents; a
@@ -44,6 +46,10 @@ class QAItem(BaseModel):
         default_factory=list, description="Citewise document ids that hold the answer."
     )
     tags: list[str] = Field(default_factory=list)
+    source_chunks: list[str] = Field(
+        default_factory=list,
+        description="Chunks a synthetic item was written from (``doc_id#chunk_index``).",
+    )
 
     model_config = {"extra": "forbid"}
 

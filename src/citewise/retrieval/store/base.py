@@ -150,6 +150,10 @@ class VectorStore(Protocol):
         """Points per document and version: ``{doc_id: {version: count}}`` (exact)."""
         ...
 
+    def chunks(self, tenant_id: str) -> list[Chunk]:
+        """Every chunk of the tenant (payloads, no vectors), in point-id order."""
+        ...
+
     def optimize(self, tenant_id: str) -> None:
         """Build indexes after a bulk load (a no-op where the engine does it itself)."""
         ...

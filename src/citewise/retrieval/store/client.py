@@ -373,6 +373,32 @@ class QdrantClientStore:
             if offset is None:
                 return counts
 
+    def chunks(self, tenant_id: str) -> list[Chunk]:
+        """Every chunk of the tenant, read by scrolling payloads (no vectors)."""
+        name = self.collection_name(tenant_id)
+        scope = models.Filter(
+            must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))]
+        )
+        found: list[Chunk] = []
+        offset: Any = None
+        while True:
+            try:
+                records, offset = self.client.scroll(
+                    name,
+                    scroll_filter=scope,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                )
+            except Exception as exc:
+                if _is_missing(exc):
+                    return found
+                raise VectorIndexError(f"cannot scroll {name}: {exc}") from exc
+            found.extend(chunk_from_payload(dict(r.payload or {})) for r in records)
+            if offset is None:
+                return found
+
     def close(self) -> None:
         """Close the client if this store owns it."""
         if self._owns_client:

@@ -444,6 +444,32 @@ class EdgeStore:
                 if offset is None:
                     return counts
 
+    def chunks(self, tenant_id: str) -> list[Chunk]:
+        """Every chunk of the tenant, read by scrolling payloads (no vectors)."""
+        validate_tenant_id(tenant_id)
+        scope = qe.Filter(must=[qe.FieldCondition("tenant_id", match=qe.MatchValue(tenant_id))])
+        found: list[Chunk] = []
+        with self._rw.read():
+            shard = self._shard(tenant_id, create=False)
+            if shard is None:
+                return found
+            offset: Any = None
+            while True:
+                request = qe.ScrollRequest(
+                    offset=offset,
+                    limit=SCROLL_PAGE,
+                    filter=scope,
+                    with_payload=True,
+                    with_vector=False,
+                )
+                try:
+                    records, offset = shard.scroll(request)
+                except Exception as exc:
+                    raise _edge_error(exc, "scroll", self._path(tenant_id)) from exc
+                found.extend(chunk_from_payload(dict(r.payload or {})) for r in records)
+                if offset is None:
+                    return found
+
     # -- lifecycle --------------------------------------------------------------------
 
     def close(self) -> None:
