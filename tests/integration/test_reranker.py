@@ -30,8 +30,10 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], dict]:  # type: ignore[type-arg]
     data = tmp_path_factory.mktemp("rerank-data")
+    # One torch thread: the tiny training run is then the same on a busy machine (with
+    # several threads, its float sums depend on how the threads were scheduled).
     env = {**os.environ, "CITEWISE_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1",
-           "CITEWISE_API__PORT": "9"}  # fmt: skip
+           "CITEWISE_API__PORT": "9", "OMP_NUM_THREADS": "1"}  # fmt: skip
     out = data / "train.json"
     result = _cli(
         "reranker", "train", "--beir", str(BEIR_MINI), "--split", "test", "--name", "mini",
