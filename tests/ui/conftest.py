@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from citewise.ui.client import CitewiseClient
 from tests.servers import Server, free_port
@@ -22,6 +23,8 @@ from tests.servers import Server, free_port
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "kestrel"
 SAMPLE_FILES = ("employee-handbook.md", "it-onboarding.txt", "information-security-policy.pdf")
 TENANT = "acme"
+VIEWS = Path(__file__).resolve().parents[2] / "src" / "citewise" / "ui" / "views"
+RUN_S = 180
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,19 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
         yield LiveApi(server.url, admin_key, user_key, server)
     finally:
         server.stop()
+
+
+def open_view(name: str, client: CitewiseClient, *, timeout_s: float = RUN_S) -> AppTest:
+    """Run the UI page ``views/<name>.py`` once, signed in with `client`."""
+    at = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=timeout_s)
+    at.session_state["client"] = client
+    at.session_state["me"] = client.me()
+    return at.run()
+
+
+def shown_text(at: AppTest) -> str:
+    """Everything a page says in markdown, captions and alerts, one element a line."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning]
+    parts += [e.value for e in at.error] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from citewise.ui import progress
 from citewise.ui.client import ApiError, CitewiseClient
-from tests.ui.conftest import SAMPLE_FILES, TENANT, LiveApi
+from tests.ui.conftest import SAMPLE_FILES, TENANT, LiveApi, open_view, shown_text
 
 UI = Path(__file__).resolve().parents[2] / "src" / "citewise" / "ui"
 RUN_S = 180
@@ -42,18 +42,8 @@ def own_documents(live_api: LiveApi) -> Iterator[None]:
                 client.delete_document(TENANT, doc["doc_id"])
 
 
-def page(name: str, client: CitewiseClient) -> AppTest:
-    at = AppTest.from_file(str(UI / "views" / f"{name}.py"), default_timeout=RUN_S)
-    at.session_state["client"] = client
-    at.session_state["me"] = client.me()
-    return at.run()
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [s.value for s in at.success] + [w.value for w in at.warning]
-    parts += [e.value for e in at.error] + [i.value for i in at.info]
-    return "\n".join(str(p) for p in parts)
+page = open_view
+texts = shown_text
 
 
 def table(at: AppTest, n: int = 0) -> list[dict[str, Any]]:

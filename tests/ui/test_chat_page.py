@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from citewise.ui.client import CitewiseClient
-from tests.ui.conftest import LiveApi
+from tests.ui.conftest import LiveApi, open_view, shown_text
 
 UI = Path(__file__).resolve().parents[2] / "src" / "citewise" / "ui"
 RUN_S = 180
@@ -24,16 +24,10 @@ def user(live_api: LiveApi) -> Iterator[CitewiseClient]:
 
 
 def chat_page(client: CitewiseClient) -> AppTest:
-    at = AppTest.from_file(str(UI / "views" / "chat.py"), default_timeout=RUN_S)
-    at.session_state["client"] = client
-    at.session_state["me"] = client.me()
-    return at.run()
+    return open_view("chat", client)
 
 
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [w.value for w in at.warning] + [e.value for e in at.error]
-    return "\n".join(str(p) for p in parts)
+texts = shown_text
 
 
 def test_nobody_signed_in_is_asked_to_sign_in() -> None:
