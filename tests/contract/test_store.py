@@ -1,9 +1,10 @@
 """Contract suite of the vector store, run against Qdrant Edge and qdrant-client alike.
 
-One test class, parametrized over both backends (Edge in a temporary directory,
-qdrant-client over `QdrantClient(":memory:")`), a congruence test that runs the same
-calls on both and compares rankings, and Edge-only tests (persistence, locking,
-optimize, threads)."""
+One test class, parametrized over the backends (Edge in a temporary directory,
+qdrant-client over `QdrantClient(":memory:")` with a collection per tenant, and the
+same with one collection shared by every tenant), a congruence test that runs the
+same calls on all and compares rankings, Edge-only tests (persistence, locking,
+optimize, threads) and shared-collection tests (isolation, collection settings)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +39,8 @@ from citewise.retrieval.store.client import QdrantClientStore
 from citewise.retrieval.store.edge import EdgeStore
 
 SCHEMA = StoreSchema(collection_prefix="test", dimensions=16, rrf_k=60)
-BACKENDS = ["edge", "client"]
+SHARED_SCHEMA = replace(SCHEMA, tenancy="shared")
+BACKENDS = ["edge", "client", "server-shared"]
 UNIQUE_TERM = 1000
 """Chunk ``i`` of a corpus carries the term ``UNIQUE_TERM + i`` and no other chunk does."""
 
@@ -115,7 +119,8 @@ BASE_DOCS: dict[str, tuple[int, list[str]]] = {
 def open_store(backend: str, index_dir: Path) -> VectorStore:
     if backend == "edge":
         return EdgeStore(index_dir, SCHEMA)
-    return QdrantClientStore(QdrantClient(location=":memory:"), SCHEMA, owns_client=True)
+    schema = SHARED_SCHEMA if backend == "server-shared" else SCHEMA
+    return QdrantClientStore(QdrantClient(location=":memory:"), schema, owns_client=True)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -215,7 +220,8 @@ class TestVectorStoreContract:
 
     def test_is_a_vector_store(self, store: VectorStore) -> None:
         assert isinstance(store, VectorStore)
-        assert store.collection_name("acme") == "test_acme"
+        shared = isinstance(store, QdrantClientStore) and store.shared
+        assert store.collection_name("acme") == ("test_shared" if shared else "test_acme")
 
     def test_namespace_schema(self, store: VectorStore) -> None:
         store.ensure_namespace("acme")
@@ -613,10 +619,14 @@ def _canonical(hits: list[ScoredChunk]) -> list[tuple[float, str]]:
 def test_backends_rank_identically(tmp_path: Path) -> None:
     docs = {f"doc{i}": (6, ["*"] if i % 4 else ["hr"]) for i in range(12)}  # 72 chunks
     corpus = make_corpus("acme", docs, seed=3, shared_terms=10)
+    # Another tenant's chunks carry the same terms: in a shared collection they must not
+    # change acme's BM25 IDF (statistics are counted over the tenant's own points).
+    noise = make_corpus("globex", {f"n{i}": (10, ["*"]) for i in range(6)}, seed=9, shared_terms=3)
     stores = {name: open_store(name, tmp_path / name) for name in BACKENDS}
     try:
         for store in stores.values():
             fill(store, corpus)
+            fill(store, noise, "globex")
         rng = np.random.default_rng(5)
         queries_dense = unit_vectors(12, SCHEMA.dimensions, 42)
         for q, dense in enumerate(queries_dense):
@@ -648,18 +658,19 @@ def test_backends_rank_identically(tmp_path: Path) -> None:
                         for fusion in ("rrf", "dbsf")
                     },
                 }
-            edge, client = results["edge"], results["client"]
-            for kind in ("dense", "sparse"):
-                assert ids(edge[kind]) == ids(client[kind]), (q, kind)
-                assert [h.score for h in edge[kind]] == pytest.approx(
-                    [h.score for h in client[kind]], rel=1e-4
-                )
-                assert len(edge[kind]) == 10 or kind == "sparse"
-            assert _canonical(edge["hybrid_rrf"]) == _canonical(client["hybrid_rrf"]), q
-            # DBSF normalises with mean and deviation: compare rankings, scores loosely.
-            assert [p for _, p in _canonical(edge["hybrid_dbsf"])] == [
-                p for _, p in _canonical(client["hybrid_dbsf"])
-            ], q
+            edge = results["edge"]
+            for client in (results["client"], results["server-shared"]):
+                for kind in ("dense", "sparse"):
+                    assert ids(edge[kind]) == ids(client[kind]), (q, kind)
+                    assert [h.score for h in edge[kind]] == pytest.approx(
+                        [h.score for h in client[kind]], rel=1e-4
+                    )
+                    assert len(edge[kind]) == 10 or kind == "sparse"
+                assert _canonical(edge["hybrid_rrf"]) == _canonical(client["hybrid_rrf"]), q
+                # DBSF normalises with mean and deviation: compare rankings, scores loosely.
+                assert [p for _, p in _canonical(edge["hybrid_dbsf"])] == [
+                    p for _, p in _canonical(client["hybrid_dbsf"])
+                ], q
     finally:
         for store in stores.values():
             store.close()
@@ -894,3 +905,278 @@ def test_build_store_chooses_the_backend_from_settings(tmp_path: Path) -> None:
         server.close()
     with pytest.raises(ConfigError, match="index.url"):
         build_store(load_settings(data_dir=tmp_path, index={"backend": "server"}))
+
+
+class _RecordingQdrant(BaseHTTPRequestHandler):
+    """Answers the few Qdrant REST calls of `ensure_namespace` and records their bodies."""
+
+    requests: list[tuple[str, str, dict[str, object]]]
+
+    def _answer(self, result: object) -> None:
+        body = json.dumps({"result": result, "status": "ok", "time": 0.0}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, {}))
+        self._answer({"exists": False} if self.path.endswith("/exists") else {})
+
+    def do_PUT(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.requests.append(("PUT", self.path, json.loads(self.rfile.read(length) or b"{}")))
+        self._answer(
+            True if "/index" not in self.path else {"operation_id": 1, "status": "completed"}
+        )
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_server_collections_get_the_configured_shards_and_replicas(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path,
+        index={"backend": "server", "url": ":memory:", "shard_number": 6, "replication_factor": 2},
+    )
+    schema = StoreSchema.from_settings(settings)
+    assert (schema.shard_number, schema.replication_factor) == (6, 2)
+    assert StoreSchema.from_settings(load_settings(data_dir=tmp_path)).shard_number is None
+    # What qdrant-client sends a server: a loopback endpoint records the create request.
+    requests: list[tuple[str, str, dict[str, object]]] = []
+    handler = type("Handler", (_RecordingQdrant,), {"requests": requests})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client = QdrantClient(url=f"http://127.0.0.1:{httpd.server_port}", check_compatibility=False)
+    try:
+        QdrantClientStore(client, schema).ensure_namespace("acme")
+        default = StoreSchema(collection_prefix="plain", dimensions=16)
+        QdrantClientStore(client, default).ensure_namespace("acme")
+    finally:
+        client.close()
+        httpd.shutdown()
+        httpd.server_close()
+    created = {path: body for method, path, body in requests if path.startswith("/collections/")}
+    sharded = created["/collections/citewise_acme"]
+    assert (sharded["shard_number"], sharded["replication_factor"]) == (6, 2)
+    assert "shard_number" not in created["/collections/plain_acme"]
+    assert "replication_factor" not in created["/collections/plain_acme"]
+
+
+# -- shared collection (tenancy="shared", server backend) ----------------------------------
+
+
+@pytest.fixture
+def shared() -> Iterator[QdrantClientStore]:
+    opened = QdrantClientStore(QdrantClient(location=":memory:"), SHARED_SCHEMA, owns_client=True)
+    yield opened
+    opened.close()
+
+
+def _points_in_collection(store: QdrantClientStore) -> int:
+    """Every point of the shared collection, whatever its tenant (no filter)."""
+    return store.client.count(SHARED_SCHEMA.shared_name, exact=True).count
+
+
+def test_shared_tenants_with_identical_documents_neither_collide_nor_leak(
+    shared: QdrantClientStore, corpus: Corpus
+) -> None:
+    twin = make_corpus("globex", BASE_DOCS, seed=7, shared_terms=6)  # same doc ids and vectors
+    fill(shared, corpus)
+    fill(shared, twin, "globex")
+    assert [c.name for c in shared.client.get_collections().collections] == ["test_shared"]
+    assert _points_in_collection(shared) == 16  # two tenants, one collection, no overwrite
+    assert shared.count("acme") == shared.count("globex") == 8
+    assert shared.count("acme", doc_id="d1") == shared.count("globex", doc_id="d1") == 3
+    assert shared.document_counts("acme") == shared.document_counts("globex")
+    assert shared.document_counts("acme") == {"d1": {1: 3}, "d2": {1: 2}, "d3": {1: 3}}
+    assert {c.tenant_id for c in shared.chunks("acme")} == {"acme"}
+    assert {c.point_id for c in shared.chunks("globex")} == {c.point_id for c in twin.chunks}
+    for n in range(8):
+        hits = shared.hybrid_query(
+            "acme",
+            dense=corpus.dense[n],
+            sparse=unique_term_query(n),
+            acl_groups=ALL_GROUPS,
+            limit=20,
+            prefetch_dense=20,
+            prefetch_sparse=20,
+        )
+        assert len(hits) == 8 and {h.chunk.tenant_id for h in hits} == {"acme"}
+        assert hits[0].chunk.point_id == corpus.chunks[n].point_id
+        theirs = shared.sparse_query(
+            "globex", sparse=unique_term_query(n), acl_groups=ALL_GROUPS, limit=5
+        )
+        assert ids(theirs) == [twin.chunks[n].point_id]
+    shared.delete_document("globex", "d1")
+    assert shared.count("globex", doc_id="d1") == 0 and shared.count("acme", doc_id="d1") == 3
+    fill(shared, make_corpus("globex", {"d3": (1, ["*"])}, version=2, seed=4), "globex")
+    shared.delete_document("globex", "d3", except_version=2)
+    assert shared.document_counts("globex") == {"d2": {1: 2}, "d3": {2: 1}}
+    assert shared.document_counts("acme")["d3"] == {1: 3}
+
+
+def test_shared_drop_namespace_deletes_only_that_tenants_points(
+    shared: QdrantClientStore, corpus: Corpus
+) -> None:
+    fill(shared, corpus)
+    fill(shared, make_corpus("globex", BASE_DOCS), "globex")
+    shared.drop_namespace("acme")
+    assert shared.client.collection_exists("test_shared")  # the collection stays
+    assert shared.count("acme") == 0 and shared.chunks("acme") == []
+    assert shared.count("globex") == 8 and _points_in_collection(shared) == 8
+    shared.drop_namespace("acme")  # nothing left to drop is fine
+    fill(shared, corpus)
+    assert shared.count("acme") == 8 and _points_in_collection(shared) == 16
+    fresh = QdrantClientStore(QdrantClient(location=":memory:"), SHARED_SCHEMA, owns_client=True)
+    try:
+        fresh.drop_namespace("acme")  # no collection yet: nothing to do
+        assert fresh.document_counts("acme") == {}
+    finally:
+        fresh.close()
+
+
+def test_shared_bm25_counts_idf_over_the_tenants_own_points(shared: QdrantClientStore) -> None:
+    per_tenant = QdrantClientStore(QdrantClient(location=":memory:"), SCHEMA, owns_client=True)
+    try:
+        mine = make_corpus("acme", {"d": (4, ["*"])})
+        sparse = [SparseVector(indices=[2], values=[1.0]) for _ in mine.chunks]
+        sparse[0] = SparseVector(indices=[1], values=[1.0])  # term 1 is rare for acme
+        crowd = make_corpus("globex", {"g": (40, ["*"])}, seed=3)
+        everywhere = [SparseVector(indices=[1], values=[1.0]) for _ in crowd.chunks]
+        for store in (shared, per_tenant):
+            store.upsert("acme", mine.chunks, mine.dense, sparse)
+            store.upsert("globex", crowd.chunks, crowd.dense, everywhere)
+        query = SparseVector(indices=[1], values=[1.0])
+        scores = [
+            [h.score for h in s.sparse_query("acme", sparse=query, acl_groups=EVERYONE, limit=3)]
+            for s in (shared, per_tenant)
+        ]
+        assert len(scores[0]) == 1 and scores[0] == pytest.approx(scores[1], rel=1e-6)
+    finally:
+        per_tenant.close()
+
+
+class _SharedQdrant(_RecordingQdrant):
+    """A loopback Qdrant that remembers created collections and answers 409 on a second create.
+
+    With ``racing`` the existence check always says no, as when replicas race.
+    """
+
+    racing = False
+
+    def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, {}))
+        made = {p for m, p, _ in self.requests if m == "PUT" and p.count("/") == 2}
+        exists = not self.racing and self.path.removesuffix("/exists") in made
+        self._answer({"exists": exists} if self.path.endswith("/exists") else {})
+
+    def do_PUT(self) -> None:
+        if self.path.count("/") == 2 and any(p == self.path for _, p, _ in self.requests):
+            self.requests.append(("PUT", self.path, {}))
+            body = json.dumps({"status": {"error": "already exists"}}).encode()
+            self.send_response(409)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_PUT()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.requests.append(("POST", self.path, json.loads(self.rfile.read(length) or b"{}")))
+        if self.path.endswith("/points/query"):
+            self._answer({"points": []})
+        else:
+            self._answer({"operation_id": 2, "status": "completed"})
+
+    def do_DELETE(self) -> None:
+        self.requests.append(("DELETE", self.path, {}))
+        self._answer(True)
+
+
+Request = tuple[str, str, dict[str, Any]]
+
+
+def _record_server(racing: bool, calls: Callable[[QdrantClientStore], object]) -> list[Request]:
+    """Run `calls` on a shared store talking to a loopback Qdrant; return its requests."""
+    requests: list[Request] = []
+    handler = type("Handler", (_SharedQdrant,), {"requests": requests, "racing": racing})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client = QdrantClient(url=f"http://127.0.0.1:{httpd.server_port}", check_compatibility=False)
+    try:
+        calls(QdrantClientStore(client, replace(SHARED_SCHEMA, shared_collection="kb_all")))
+    finally:
+        client.close()
+        httpd.shutdown()
+        httpd.server_close()
+    return requests
+
+
+def test_shared_collection_is_created_once_with_tenant_index_and_per_tenant_hnsw() -> None:
+    def calls(store: QdrantClientStore) -> None:
+        for tenant in ("acme", "globex", "acme"):
+            store.ensure_namespace(tenant)
+        store.drop_namespace("globex")
+        store.sparse_query("acme", sparse=unique_term_query(0), acl_groups=EVERYONE, limit=3)
+        store.hybrid_query(
+            "acme",
+            dense=[0.25] * SCHEMA.dimensions,
+            sparse=unique_term_query(0),
+            acl_groups=EVERYONE,
+            limit=3,
+            prefetch_dense=5,
+            prefetch_sparse=5,
+        )
+
+    requests = _record_server(False, calls)
+    created = [body for m, path, body in requests if m == "PUT" and path == "/collections/kb_all"]
+    assert len(created) == 1  # once for every tenant
+    assert created[0]["hnsw_config"] == {"m": 0, "payload_m": 16}
+    indexes = {
+        body["field_name"]: body["field_schema"]
+        for m, path, body in requests
+        if m == "PUT" and path.startswith("/collections/kb_all/index")
+    }
+    assert indexes["tenant_id"] == {"type": "keyword", "is_tenant": True}
+    assert set(indexes) == set(PAYLOAD_INDEXES)
+    # drop_namespace deletes the tenant's points by filter, never the collection
+    assert not [r for r in requests if r[0] == "DELETE"]
+    deletes = [
+        body for m, path, body in requests if path.startswith("/collections/kb_all/points/delete")
+    ]
+    tenant_is = {"key": "tenant_id", "match": {"value": "globex"}}
+    assert [d["filter"]["must"] for d in deletes] == [[tenant_is]]
+    # BM25 IDF is counted over the tenant's points, in a sparse query and a sparse prefetch
+    queries = [body for m, path, body in requests if path.endswith("/points/query")]
+    corpus = {"idf": {"corpus": {"must": [{"key": "tenant_id", "match": {"value": "acme"}}]}}}
+    assert queries[0]["params"] == corpus
+    sparse_prefetch = [p for p in queries[1]["prefetch"] if p["using"] == SCHEMA.sparse_vector]
+    assert sparse_prefetch[0]["params"] == corpus
+
+
+def test_shared_collection_created_concurrently_is_fine() -> None:
+    requests = _record_server(True, lambda s: [s.ensure_namespace(t) for t in ("acme", "globex")])
+    creates = [body for m, path, body in requests if m == "PUT" and path == "/collections/kb_all"]
+    assert len(creates) == 2 and creates[1] == {}  # the second got a 409, and returned quietly
+
+
+def test_build_store_opens_the_shared_collection_mode(tmp_path: Path) -> None:
+    index = {"backend": "server", "url": ":memory:", "tenancy": "shared"}
+    store = build_store(load_settings(data_dir=tmp_path, index=index))
+    try:
+        assert isinstance(store, QdrantClientStore) and store.shared
+        assert store.collection_name("acme") == store.collection_name("globex") == "citewise_shared"
+        with pytest.raises(TenantError):
+            store.collection_name("../x")
+    finally:
+        store.close()
+    named = load_settings(data_dir=tmp_path, index={**index, "shared_collection": "kb_all"})
+    assert StoreSchema.from_settings(named).shared_name == "kb_all"
+    with pytest.raises(ConfigError, match="shard per tenant"):
+        EdgeStore(tmp_path / "edge", SHARED_SCHEMA)

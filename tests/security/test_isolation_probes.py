@@ -1,5 +1,8 @@
 """Adversarial isolation probes: at least 1,000 generated requests, zero leaks.
 
+Run twice: on the default index (Qdrant Edge, a shard per tenant) and with every
+tenant in one shared Qdrant collection (``index.tenancy="shared"``).
+
 Two tenants (acme, globex) hold look-alike documents in ACL groups (public, hr,
 finance, hr+finance), each with a unique canary code in its text. Keys of users
 in various groups, admins, and OIDC tokens then try to reach what they must not:
@@ -166,8 +169,16 @@ def _bearer(key: str) -> list[tuple[str, str]]:
     return [("Authorization", f"Bearer {key}")]
 
 
-@pytest.fixture(scope="module")
+INDEXES: dict[str, dict[str, str]] = {
+    "edge": {},  # the default: Qdrant Edge, a shard per tenant
+    # every tenant in one collection of an in-process qdrant-client (index.tenancy="shared")
+    "server-shared": {"backend": "server", "url": ":memory:", "tenancy": "shared"},
+}
+
+
+@pytest.fixture(scope="module", params=list(INDEXES))
 def client(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     embedder: Any,
     issuer: Issuer,
@@ -175,6 +186,7 @@ def client(
     data_dir: Path = tmp_path_factory.mktemp("probes")
     settings = load_settings(
         data_dir=data_dir,
+        index=INDEXES[request.param],
         answer={"tiers": [{"name": "extractive", "kind": "extractive"}]},
         queue={"poll_interval_s": 0.05},
         limits={"enabled": False},  # 429s would hide what the probes are after
@@ -183,6 +195,8 @@ def client(
         ),
     )
     runtime = Runtime.open(settings, start_llm=False, embedder=embedder)
+    names = {runtime.store.collection_name(t) for t in TENANTS}
+    assert len(names) == (1 if request.param == "server-shared" else len(TENANTS))
     try:
         with TestClient(create_app(settings, runtime=runtime)) as test_client:
             yield test_client

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from citewise.core.errors import ConfigError, TenantError
 from citewise.core.settings import load_settings
@@ -39,3 +40,26 @@ def test_tenant_ids_are_restricted(bad: str) -> None:
 
 def test_principal_always_sees_everyone_documents() -> None:
     assert Principal(tenant_id="acme", groups=frozenset({"hr"})).visible_groups == ["*", "hr"]
+
+
+def test_index_tenancy_defaults_to_a_collection_per_tenant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(data_dir=tmp_path).index.tenancy == "collection"
+    monkeypatch.setenv("CITEWISE_INDEX__BACKEND", "server")
+    monkeypatch.setenv("CITEWISE_INDEX__TENANCY", "shared")
+    monkeypatch.setenv("CITEWISE_INDEX__SHARED_COLLECTION", "kb_all")
+    index = load_settings(data_dir=tmp_path).index
+    assert (index.tenancy, index.shared_collection) == ("shared", "kb_all")
+
+
+def test_shared_tenancy_is_refused_on_the_embedded_backend(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="tenancy='shared' needs index.backend='server'"):
+        load_settings(data_dir=tmp_path, index={"tenancy": "shared"})
+    with pytest.raises(ValidationError, match="tenancy"):
+        load_settings(data_dir=tmp_path, index={"backend": "server", "tenancy": "pooled"})
+    with pytest.raises(ValidationError, match="shared_collection"):
+        load_settings(
+            data_dir=tmp_path,
+            index={"backend": "server", "tenancy": "shared", "shared_collection": "../kb"},
+        )

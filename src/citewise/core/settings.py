@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,40 @@ class IndexSettings(BaseModel):
     collection_prefix: str = "citewise"
     dense_vector: str = "dense"
     sparse_vector: str = "bm25"
+    shard_number: int | None = Field(
+        None,
+        ge=1,
+        description="Shards of each new collection on a Qdrant server (backend=server); "
+        "None: the server's default. In a cluster, a few per node so shards can be moved.",
+    )
+    replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="Copies of each shard of a new collection in a Qdrant cluster "
+        "(2 survives one node down); None: the server's default (1).",
+    )
+    tenancy: Literal["collection", "shared"] = Field(
+        "collection",
+        description="backend=server only. 'collection': a collection per tenant (few large "
+        "tenants); 'shared': one collection for every tenant, partitioned by the tenant_id "
+        "index with is_tenant=true and per-tenant HNSW (many small tenants; Qdrant >= 1.19).",
+    )
+    shared_collection: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,128}$",
+        description="Name of the shared collection (tenancy=shared); "
+        "None: f'{collection_prefix}_shared'.",
+    )
+
+    @model_validator(mode="after")
+    def _shared_needs_server(self) -> IndexSettings:
+        """Refuse ``tenancy=shared`` on the embedded backend (it keeps a shard per tenant)."""
+        if self.tenancy == "shared" and self.backend != "server":
+            raise ValueError(
+                "index.tenancy='shared' needs index.backend='server': the embedded Qdrant Edge "
+                "backend keeps one shard per tenant"
+            )
+        return self
 
 
 class EmbeddingSettings(BaseModel):

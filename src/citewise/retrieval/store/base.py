@@ -1,15 +1,16 @@
 """The vector store interface shared by the Qdrant Edge and qdrant-client backends.
 
 A tenant's chunks live in their own namespace (a Qdrant collection, or an Edge
-shard directory) named ``<prefix>_<tenant>``. Every point also carries its
-``tenant_id`` and ``acl_groups`` in the payload and every query filters on
-both, so a mistake in namespace routing cannot leak another tenant's or
-group's passages.
+shard directory) named ``<prefix>_<tenant>``, or, on a Qdrant server with
+``tenancy="shared"``, every tenant's chunks share one collection. Every point
+also carries its ``tenant_id`` and ``acl_groups`` in the payload and every
+read, write and delete filters on the tenant (queries on both), so a mistake
+in namespace routing cannot leak another tenant's or group's passages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
@@ -24,6 +25,9 @@ FusionMethod = Literal["rrf", "dbsf"]
 """Server-side fusion of the dense and sparse prefetches."""
 
 PayloadIndexKind = Literal["tenant", "keyword", "integer"]
+
+Tenancy = Literal["collection", "shared"]
+"""A namespace per tenant, or one collection shared by every tenant (server only)."""
 
 PAYLOAD_INDEXES: dict[str, PayloadIndexKind] = {
     "tenant_id": "tenant",
@@ -45,6 +49,11 @@ class StoreSchema:
         sparse_vector: Name of the sparse BM25 vector (IDF modifier on).
         dimensions: Size of the dense vectors.
         rrf_k: The ``k`` of reciprocal rank fusion, identical on both backends.
+        shard_number: Shards of a new server collection (None: the server's default).
+        replication_factor: Copies of each shard in a Qdrant cluster (None: default).
+        tenancy: ``collection`` (a namespace per tenant) or ``shared`` (server backend
+            only: one collection for every tenant, partitioned by ``tenant_id``).
+        shared_collection: Name of the shared collection (None: ``<prefix>_shared``).
     """
 
     collection_prefix: str = "citewise"
@@ -52,6 +61,10 @@ class StoreSchema:
     sparse_vector: str = "bm25"
     dimensions: int = 384
     rrf_k: int = 60
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    tenancy: Tenancy = "collection"
+    shared_collection: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreSchema:
@@ -62,11 +75,20 @@ class StoreSchema:
             sparse_vector=settings.index.sparse_vector,
             dimensions=settings.embedding.dimensions,
             rrf_k=settings.retrieval.rrf_k,
+            shard_number=settings.index.shard_number,
+            replication_factor=settings.index.replication_factor,
+            tenancy=settings.index.tenancy,
+            shared_collection=settings.index.shared_collection,
         )
 
     def collection_name(self, tenant_id: str) -> str:
         """Namespace name of a tenant; raises `TenantError` on an invalid id."""
         return f"{self.collection_prefix}_{validate_tenant_id(tenant_id)}"
+
+    @property
+    def shared_name(self) -> str:
+        """Name of the one collection of ``tenancy="shared"``."""
+        return self.shared_collection or f"{self.collection_prefix}_shared"
 
 
 @runtime_checkable
@@ -262,7 +284,7 @@ def matches_nothing(acl_groups: Sequence[str], doc_ids: Sequence[str] | None) ->
     return not acl_groups or (doc_ids is not None and not doc_ids)
 
 
-def tally_versions(counts: dict[str, dict[int, int]], payloads: list[dict[str, object]]) -> None:
+def tally_versions(counts: dict[str, dict[int, int]], payloads: Iterable[dict[str, Any]]) -> None:
     """Add one point per payload to `counts[doc_id][version]` (shared by both backends)."""
     for payload in payloads:
         per_doc = counts.setdefault(str(payload.get("doc_id")), {})

@@ -1,4 +1,11 @@
-"""Server backend: a Qdrant server (or cluster) through `qdrant-client`, a collection per tenant.
+"""Server backend: a Qdrant server (or cluster) through `qdrant-client`.
+
+Two tenancy modes (``StoreSchema.tenancy``): a collection per tenant, or one
+collection shared by every tenant (Qdrant's payload partitioning: a ``tenant_id``
+keyword index with ``is_tenant=true``, HNSW built per tenant only with ``m=0,
+payload_m=16``, BM25 IDF counted over the tenant's own points). Every read,
+write and delete filters on ``tenant_id`` in both modes; point ids are uuid5 of
+tenant, document, version and chunk, so tenants never share one.
 
 The same code runs against ``QdrantClient(":memory:")``, which the contract tests
 use; that local mode is for tests and demos only (it scans every point).
@@ -6,7 +13,7 @@ use; that local mode is for tests and demos only (it scans every point).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import structlog
@@ -54,12 +61,20 @@ def _index_schema(kind: PayloadIndexKind) -> models.PayloadSchemaType | models.K
     return models.PayloadSchemaType.INTEGER
 
 
+SHARED_HNSW = models.HnswConfigDiff(m=0, payload_m=16)
+"""HNSW of a shared collection: no global graph, a graph per tenant (``is_tenant`` field)."""
+
+
+def _tenant(tenant_id: str) -> models.FieldCondition:
+    return models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))
+
+
 def _scope(
     tenant_id: str, acl_groups: Sequence[str], doc_ids: Sequence[str] | None
 ) -> models.Filter:
     """The filter of every query: tenant, visible ACL groups, optional documents."""
     must: list[models.Condition] = [
-        models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
+        _tenant(tenant_id),
         models.FieldCondition(key="acl_groups", match=models.MatchAny(any=list(acl_groups))),
     ]
     if doc_ids is not None:
@@ -77,7 +92,7 @@ class QdrantClientStore:
     Args:
         client: The client (``QdrantClient(url=...)``, or ``QdrantClient(":memory:")``
             in tests).
-        schema: Vector names, dimensions and naming of collections.
+        schema: Vector names, dimensions, naming of collections and tenancy mode.
         owns_client: Close the client in `close`.
     """
 
@@ -87,13 +102,29 @@ class QdrantClientStore:
         self.client = client
         self.schema = schema
         self._owns_client = owns_client
+        self.shared = schema.tenancy == "shared"
 
     def collection_name(self, tenant_id: str) -> str:
-        """Collection name of a tenant."""
-        return self.schema.collection_name(tenant_id)
+        """Collection of a tenant: its own, or the shared one (the id is validated)."""
+        name = self.schema.collection_name(tenant_id)
+        return self.schema.shared_name if self.shared else name
+
+    def _sparse_params(self, tenant_id: str) -> models.SearchParams | None:
+        """In a shared collection, BM25's IDF counted over the tenant's points only.
+
+        Collection-wide statistics would let other tenants' documents change a
+        tenant's scores (and hint at their vocabulary); needs Qdrant >= 1.19.
+        """
+        if not self.shared:
+            return None
+        corpus = models.Filter(must=[_tenant(tenant_id)])
+        return models.SearchParams(idf=models.IdfCorpusParams(corpus=corpus))
 
     def ensure_namespace(self, tenant_id: str) -> None:
-        """Create the tenant's collection and payload indexes if missing."""
+        """Create the tenant's collection (or the shared one) and payload indexes if missing.
+
+        A 409 from a collection created concurrently by another replica is fine.
+        """
         name = self.collection_name(tenant_id)
         try:
             if self.client.collection_exists(name):
@@ -110,6 +141,9 @@ class QdrantClientStore:
                         modifier=models.Modifier.IDF
                     )
                 },
+                shard_number=self.schema.shard_number,
+                replication_factor=self.schema.replication_factor,
+                hnsw_config=SHARED_HNSW if self.shared else None,
             )
             for field, kind in PAYLOAD_INDEXES.items():
                 self.client.create_payload_index(
@@ -119,16 +153,22 @@ class QdrantClientStore:
             if exc.status_code == 409:  # created concurrently by another replica
                 return
             raise VectorIndexError(f"cannot create collection {name}: {exc}") from exc
-        log.info("namespace_created", backend="qdrant-client", collection=name)
+        log.info("namespace_created", backend="qdrant-client", collection=name, shared=self.shared)
 
     def drop_namespace(self, tenant_id: str) -> None:
-        """Delete the tenant's collection."""
+        """Delete the tenant's collection, or only its points from the shared collection."""
         name = self.collection_name(tenant_id)
         try:
-            self.client.delete_collection(name)
+            if self.shared:
+                selector = models.FilterSelector(filter=models.Filter(must=[_tenant(tenant_id)]))
+                self.client.delete(name, points_selector=selector, wait=True)
+            else:
+                self.client.delete_collection(name)
         except Exception as exc:
-            raise VectorIndexError(f"cannot drop collection {name}: {exc}") from exc
-        log.info("namespace_dropped", backend="qdrant-client", collection=name)
+            if self.shared and _is_missing(exc):
+                return
+            raise VectorIndexError(f"cannot drop {tenant_id!r} from {name}: {exc}") from exc
+        log.info("namespace_dropped", backend="qdrant-client", collection=name, tenant=tenant_id)
 
     def upsert(
         self,
@@ -172,7 +212,7 @@ class QdrantClientStore:
         name = self.collection_name(tenant_id)
         selector = models.Filter(
             must=[
-                models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
+                _tenant(tenant_id),
                 models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
             ],
             must_not=(
@@ -208,6 +248,7 @@ class QdrantClientStore:
         scope: models.Filter,
         limit: int,
         fetch: int | None = None,
+        params: models.SearchParams | None = None,
     ) -> list[ScoredChunk]:
         name = self.collection_name(tenant_id)
         try:
@@ -217,6 +258,7 @@ class QdrantClientStore:
                 using=using,
                 prefetch=prefetch,
                 query_filter=scope,
+                search_params=params,
                 limit=fetch or limit,
                 with_payload=True,
             )
@@ -268,6 +310,7 @@ class QdrantClientStore:
                     query=_to_sparse(sparse),
                     using=self.schema.sparse_vector,
                     filter=scope,
+                    params=self._sparse_params(tenant_id),
                     limit=prefetch_sparse,
                 )
             )
@@ -330,14 +373,13 @@ class QdrantClientStore:
             prefetch=None,
             scope=_scope(tenant_id, acl_groups, doc_ids),
             limit=limit,
+            params=self._sparse_params(tenant_id),
         )
 
     def count(self, tenant_id: str, *, doc_id: str | None = None) -> int:
         """Exact count of the tenant's points, optionally of one document."""
         name = self.collection_name(tenant_id)
-        must: list[models.Condition] = [
-            models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))
-        ]
+        must: list[models.Condition] = [_tenant(tenant_id)]
         if doc_id is not None:
             must.append(models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)))
         try:
@@ -347,13 +389,10 @@ class QdrantClientStore:
                 return 0
             raise VectorIndexError(f"cannot count {name}: {exc}") from exc
 
-    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
-        """Points per document and version, read by scrolling ``doc_id`` and ``version``."""
+    def _payloads(self, tenant_id: str, fields: list[str] | None) -> Iterator[dict[str, Any]]:
+        """Every point's payload of the tenant (only `fields`; None: all), page by page."""
         name = self.collection_name(tenant_id)
-        scope = models.Filter(
-            must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))]
-        )
-        counts: dict[str, dict[int, int]] = {}
+        scope = models.Filter(must=[_tenant(tenant_id)])
         offset: Any = None
         while True:
             try:
@@ -362,42 +401,26 @@ class QdrantClientStore:
                     scroll_filter=scope,
                     limit=SCROLL_PAGE,
                     offset=offset,
-                    with_payload=["doc_id", "version"],
+                    with_payload=True if fields is None else fields,
                     with_vectors=False,
                 )
             except Exception as exc:
                 if _is_missing(exc):
-                    return counts
+                    return
                 raise VectorIndexError(f"cannot scroll {name}: {exc}") from exc
-            tally_versions(counts, [dict(r.payload or {}) for r in records])
+            yield from (dict(r.payload or {}) for r in records)
             if offset is None:
-                return counts
+                return
+
+    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
+        """Points per document and version, read by scrolling ``doc_id`` and ``version``."""
+        counts: dict[str, dict[int, int]] = {}
+        tally_versions(counts, self._payloads(tenant_id, ["doc_id", "version"]))
+        return counts
 
     def chunks(self, tenant_id: str) -> list[Chunk]:
         """Every chunk of the tenant, read by scrolling payloads (no vectors)."""
-        name = self.collection_name(tenant_id)
-        scope = models.Filter(
-            must=[models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id))]
-        )
-        found: list[Chunk] = []
-        offset: Any = None
-        while True:
-            try:
-                records, offset = self.client.scroll(
-                    name,
-                    scroll_filter=scope,
-                    limit=SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=False,
-                )
-            except Exception as exc:
-                if _is_missing(exc):
-                    return found
-                raise VectorIndexError(f"cannot scroll {name}: {exc}") from exc
-            found.extend(chunk_from_payload(dict(r.payload or {})) for r in records)
-            if offset is None:
-                return found
+        return [chunk_from_payload(payload) for payload in self._payloads(tenant_id, None)]
 
     def close(self) -> None:
         """Close the client if this store owns it."""

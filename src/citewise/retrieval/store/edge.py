@@ -16,14 +16,14 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import qdrant_edge as qe
 import structlog
 
-from citewise.core.errors import IndexLockedError, VectorIndexError
+from citewise.core.errors import ConfigError, IndexLockedError, VectorIndexError
 from citewise.core.schemas import Chunk, ScoredChunk, SparseVector
 from citewise.core.tenancy import validate_tenant_id
 from citewise.retrieval.store._locks import DirectoryLock, ReadWriteLock
@@ -118,12 +118,19 @@ class EdgeStore:
             384-d vectors), below which a full scan is as fast. Applies to new shards.
 
     Raises:
+        ConfigError: ``schema.tenancy`` is ``shared`` (a server-only mode: Edge keeps
+            one shard per tenant).
         IndexLockedError: Another process (or `EdgeStore`) already owns ``index_dir``.
     """
 
     def __init__(
         self, index_dir: Path, schema: StoreSchema, *, indexing_threshold_kb: int | None = None
     ) -> None:
+        if schema.tenancy != "collection":
+            raise ConfigError(
+                "the Qdrant Edge backend keeps a shard per tenant: "
+                "tenancy='shared' needs index.backend='server'"
+            )
         self.index_dir = Path(index_dir)
         self.schema = schema
         self._indexing_threshold_kb = indexing_threshold_kb
@@ -418,57 +425,41 @@ class EdgeStore:
             except Exception as exc:
                 raise _edge_error(exc, "count", self._path(tenant_id)) from exc
 
-    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
-        """Points per document and version, read by scrolling ``doc_id`` and ``version``."""
+    def _payloads(self, tenant_id: str, fields: list[str] | None) -> Iterator[dict[str, Any]]:
+        """Every point's payload of the tenant (only `fields`; None: all), page by page."""
         validate_tenant_id(tenant_id)
-        counts: dict[str, dict[int, int]] = {}
         scope = qe.Filter(must=[qe.FieldCondition("tenant_id", match=qe.MatchValue(tenant_id))])
+        selector: Any = True if fields is None else qe.PayloadSelector.Include(fields)
         with self._rw.read():
             shard = self._shard(tenant_id, create=False)
             if shard is None:
-                return counts
+                return
             offset: Any = None
             while True:
                 request = qe.ScrollRequest(
                     offset=offset,
                     limit=SCROLL_PAGE,
                     filter=scope,
-                    with_payload=qe.PayloadSelector.Include(["doc_id", "version"]),
+                    with_payload=selector,
                     with_vector=False,
                 )
                 try:
                     records, offset = shard.scroll(request)
                 except Exception as exc:
                     raise _edge_error(exc, "scroll", self._path(tenant_id)) from exc
-                tally_versions(counts, [dict(r.payload or {}) for r in records])
+                yield from (dict(r.payload or {}) for r in records)
                 if offset is None:
-                    return counts
+                    return
+
+    def document_counts(self, tenant_id: str) -> dict[str, dict[int, int]]:
+        """Points per document and version, read by scrolling ``doc_id`` and ``version``."""
+        counts: dict[str, dict[int, int]] = {}
+        tally_versions(counts, self._payloads(tenant_id, ["doc_id", "version"]))
+        return counts
 
     def chunks(self, tenant_id: str) -> list[Chunk]:
         """Every chunk of the tenant, read by scrolling payloads (no vectors)."""
-        validate_tenant_id(tenant_id)
-        scope = qe.Filter(must=[qe.FieldCondition("tenant_id", match=qe.MatchValue(tenant_id))])
-        found: list[Chunk] = []
-        with self._rw.read():
-            shard = self._shard(tenant_id, create=False)
-            if shard is None:
-                return found
-            offset: Any = None
-            while True:
-                request = qe.ScrollRequest(
-                    offset=offset,
-                    limit=SCROLL_PAGE,
-                    filter=scope,
-                    with_payload=True,
-                    with_vector=False,
-                )
-                try:
-                    records, offset = shard.scroll(request)
-                except Exception as exc:
-                    raise _edge_error(exc, "scroll", self._path(tenant_id)) from exc
-                found.extend(chunk_from_payload(dict(r.payload or {})) for r in records)
-                if offset is None:
-                    return found
+        return [chunk_from_payload(payload) for payload in self._payloads(tenant_id, None)]
 
     # -- lifecycle --------------------------------------------------------------------
 
