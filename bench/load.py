@@ -5,8 +5,8 @@ data directory, starts a real ``citewise serve`` on 127.0.0.1 (rate limits and
 the answer cache off, so every question is answered afresh) and drives ``POST
 /v1/ask`` with closed-loop users, each asking the sample QA set's questions in
 turn, for a bounded time per level. Prints the hardware, then per level:
-answers/s, p50/p90/p99 latency, errors, and the server's CPU use (of all cores),
-which says where it saturates.
+answers/s, p50/p90/p99 latency, errors, the server's CPU use (of all cores),
+which says where it saturates, and how many answers each tier gave.
 
 Levels run for the extractive tier (``--tiers extractive``), the default tiers
 (the embedded LLM first; slow on CPU, so fewer users and a longer window), or both.
@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,12 +117,12 @@ def server(tiers: str | None) -> Iterator[tuple[str, str, int]]:
 
 async def drive(
     base: str, key: str, users: int, seconds: float, asked: list[str]
-) -> list[tuple[int, float]]:
-    """Closed-loop users asking in turn for `seconds`; (status, latency s) per request.
+) -> list[tuple[int, float, str]]:
+    """Closed-loop users asking in turn for `seconds`; (status, latency s, tier) per request.
 
     A request still running when the window closes is waited for and counted.
     """
-    results: list[tuple[int, float]] = []
+    results: list[tuple[int, float, str]] = []
     stop = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
@@ -132,14 +133,17 @@ async def drive(
             question = asked[turn % len(asked)]
             turn += users
             began = time.perf_counter()
+            tier = ""
             try:
                 response = await http.post(
                     f"{base}/v1/ask", json={"question": question}, headers=headers
                 )
                 status = response.status_code
+                if status == 200:
+                    tier = str(response.json().get("tier", ""))
             except httpx.HTTPError:
                 status = 0
-            results.append((status, time.perf_counter() - began))
+            results.append((status, time.perf_counter() - began, tier))
 
     async with httpx.AsyncClient(limits=limits, timeout=600) as http:
         await asyncio.gather(*(user(i, http) for i in range(users)))
@@ -153,7 +157,8 @@ def level(base: str, key: str, pid: int, users: int, seconds: float) -> dict[str
     results = asyncio.run(drive(base, key, users, seconds, asked))
     wall = time.perf_counter() - began
     cpu = (_cpu_seconds(pid) - cpu_before) / wall
-    ok = sorted(latency for status, latency in results if status == 200)
+    ok = sorted(latency for status, latency, _ in results if status == 200)
+    tiers = Counter(tier for status, _, tier in results if status == 200)
 
     def pct(q: float) -> float:
         return ok[min(len(ok) - 1, int(q * len(ok)))] * 1000 if ok else float("nan")
@@ -167,7 +172,8 @@ def level(base: str, key: str, pid: int, users: int, seconds: float) -> dict[str
         "p90_ms": round(pct(0.90)),
         "p99_ms": round(pct(0.99)),
         "mean_ms": round(statistics.fmean(ok) * 1000) if ok else None,
-        "errors": sum(status != 200 for status, _ in results),
+        "errors": sum(status != 200 for status, _, _ in results),
+        "answered_by": dict(tiers),
         "server_cpu_cores": round(cpu, 2),
     }
 
@@ -184,14 +190,14 @@ def run(name: str, tiers: str | None, users: list[int], seconds: float) -> list[
             )
         print(f"\n{name}: {seconds:.0f} s per level")
         print(f"{'users':>5} {'answers/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
-              f"{'errors':>6} {'server CPU (cores)':>18}")  # fmt: skip
+              f"{'errors':>6} {'server CPU (cores)':>18}  answered by")  # fmt: skip
         for count in users:
             row = level(base, key, pid, count, seconds)
             rows.append({"tiers": name, **row})
             cells = [row[k] for k in ("answers_per_s", "p50_ms", "p90_ms", "p99_ms", "errors")]
             widths = (9, 8, 8, 8, 6)
             print(f"{count:>5} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
-                  + f" {row['server_cpu_cores']:>18}")  # fmt: skip
+                  + f" {row['server_cpu_cores']:>18}  {row['answered_by']}")  # fmt: skip
     return rows
 
 
