@@ -23,7 +23,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -35,10 +34,9 @@ from typing import Any
 import httpx
 
 from bench_store import hardware
-from ratelimit import _free_port
+from serving import CITEWISE, serving
 
 ROOT = Path(__file__).resolve().parents[1]
-CITEWISE = Path(sys.executable).parent / "citewise"
 TENANT = "load"
 EXTRACTIVE = '[{"name": "extractive", "kind": "extractive"}]'
 
@@ -88,31 +86,8 @@ def server(tiers: str | None) -> Iterator[tuple[str, str, int]]:
         key = subprocess.run(
             [str(CITEWISE), "keys", "create", "--tenant", TENANT, "--role", "user"], **run
         ).stdout.strip()  # type: ignore[call-overload]
-        port = _free_port()
-        process = subprocess.Popen(
-            [str(CITEWISE), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(process.stderr.read().decode()[-3000:])  # type: ignore[union-attr]
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not become ready")
-                time.sleep(0.5)
-            yield base, key, process.pid
-        finally:
-            process.terminate()
-            process.wait(60)
+        with serving(env) as (base, pid):
+            yield base, key, pid
 
 
 async def drive(

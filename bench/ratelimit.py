@@ -30,9 +30,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,18 +48,12 @@ from citewise.auth.keys import KeyStore
 from citewise.core.db import Database
 from citewise.core.settings import LimitSettings
 from citewise.core.tenancy import Principal
+from serving import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 CITEWISE = Path(sys.executable).parent / "citewise"
 TENANT = "bench"
 ROUTE = "/v1/conversations"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -73,7 +65,6 @@ def server(limits: dict[str, str], keys: int) -> Iterator[tuple[str, list[str]]]
         store = KeyStore(database)
         secrets = [store.create(TENANT, role="user", created_by="bench").key for _ in range(keys)]
         database.dispose()
-        port = _free_port()
         env = {
             **os.environ,
             "CITEWISE_DATA_DIR": data,
@@ -82,30 +73,8 @@ def server(limits: dict[str, str], keys: int) -> Iterator[tuple[str, list[str]]]
             "CITEWISE_OBSERVABILITY__TRACES": "off",
             **{f"CITEWISE_LIMITS__{name.upper()}": value for name, value in limits.items()},
         }
-        process = subprocess.Popen(
-            [str(CITEWISE), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(process.stderr.read().decode()[-3000:])  # type: ignore[union-attr]
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not become ready")
-                time.sleep(0.5)
+        with serving(env, timeout_s=180) as (base, _pid):
             yield base, secrets
-        finally:
-            process.terminate()
-            process.wait(30)
 
 
 async def drive(
