@@ -42,10 +42,6 @@ def own_documents(live_api: LiveApi) -> Iterator[None]:
                 client.delete_document(TENANT, doc["doc_id"])
 
 
-page = open_view
-texts = shown_text
-
-
 def table(at: AppTest, n: int = 0) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = at.dataframe[n].value.to_dict("records")
     return rows
@@ -68,7 +64,7 @@ def note(name: str, text: str) -> tuple[str, bytes]:
 @pytest.mark.parametrize("name", ADMIN_PAGES)
 def test_a_user_key_is_told_the_page_is_for_administrators(live_api: LiveApi, name: str) -> None:
     with live_api.client(live_api.user_key) as user:
-        at = page(name, user)
+        at = open_view(name, user)
     assert not at.exception
     assert len(at.warning) == 1
     assert at.warning[0].value.startswith("This page is for administrators.")
@@ -78,7 +74,7 @@ def test_a_user_key_is_told_the_page_is_for_administrators(live_api: LiveApi, na
 def test_the_documents_table_lists_the_samples_and_search_filters_it(
     admin: CitewiseClient,
 ) -> None:
-    at = page("documents", admin)
+    at = open_view("documents", admin)
     assert not at.exception
     listed = {row["Document"]: row for row in table(at)}
     assert set(SAMPLE_FILES) <= set(listed)
@@ -90,7 +86,7 @@ def test_the_documents_table_lists_the_samples_and_search_filters_it(
     assert [row["Document"] for row in table(at)] == ["information-security-policy.pdf"]
     at.text_input(key="documents_query").input("no such document anywhere").run()
     assert not at.dataframe
-    assert "No document matches" in texts(at)
+    assert "No document matches" in shown_text(at)
 
     at.text_input(key="documents_query").input("").run()
     at.selectbox(key="documents_status").select("failed").run()
@@ -102,7 +98,7 @@ def test_a_document_is_reingested_downloaded_and_deleted(admin: CitewiseClient) 
     upload_and_wait(admin, [note(doc_id, "The canteen on level 3 serves lunch from 11:30.")])
     before = next(d for d in admin.documents(TENANT)["items"] if d["doc_id"] == doc_id)
 
-    at = page("documents", admin)
+    at = open_view("documents", admin)
     at.selectbox(key="documents_choice").select(doc_id).run()
     assert not at.exception
     at.button(key="get_source").click().run()
@@ -111,12 +107,12 @@ def test_a_document_is_reingested_downloaded_and_deleted(admin: CitewiseClient) 
 
     at.button(key="reingest").click().run()
     assert not at.exception
-    assert "All 1 file processed" in texts(at)
+    assert "All 1 file processed" in shown_text(at)
     after = next(d for d in admin.documents(TENANT)["items"] if d["doc_id"] == doc_id)
     assert after["version"] == before["version"] + 1
 
     at.button(key="delete").click().run()
-    assert "cannot be undone" in texts(at)
+    assert "cannot be undone" in shown_text(at)
     at.button(key="delete_cancel").click().run()
     assert doc_id in {d["doc_id"] for d in admin.documents(TENANT)["items"]}
     at.button(key="delete").click().run()
@@ -131,7 +127,7 @@ def test_a_document_is_reingested_downloaded_and_deleted(admin: CitewiseClient) 
 def test_a_key_is_created_with_its_secret_shown_once_and_then_revoked(
     live_api: LiveApi, admin: CitewiseClient
 ) -> None:
-    at = page("keys", admin)
+    at = open_view("keys", admin)
     assert not at.exception
     own = admin.me()["credential"]
     assert any(row["Prefix"] == own and "(this session)" in row["Name"] for row in table(at))
@@ -144,14 +140,14 @@ def test_a_key_is_created_with_its_secret_shown_once_and_then_revoked(
     created = at.session_state["keys_created"]
     secret = created["key"]
     assert secret.startswith("cw_") and [c.value for c in at.code] == [secret]
-    assert "will not be shown again" in texts(at)
+    assert "will not be shown again" in shown_text(at)
     listed = {k["prefix"]: k for k in admin.keys(TENANT)}
     assert sorted(listed[created["prefix"]]["groups"]) == ["finance", "hr"]
     with live_api.client(secret) as new:
         assert new.me()["role"] == "user"
 
     at.button(key="keys_created_done").click().run()
-    assert not at.code and secret not in texts(at)
+    assert not at.code and secret not in shown_text(at)
 
     at.selectbox(key="keys_revoke_choice").select(created["prefix"]).run()
     at.button(key="keys_revoke").click().run()
@@ -201,7 +197,7 @@ def test_the_upload_page_shows_a_job_live_until_it_ends(admin: CitewiseClient) -
     at.run()
     assert not at.exception
     assert progress.is_finished(at.session_state["upload_job"])
-    assert "All 1 file processed (1 indexed)" in texts(at)
+    assert "All 1 file processed (1 indexed)" in shown_text(at)
     assert table(at)[0]["File"] == "ui-admin-live.md"
     jobs = table(at, 1)
     assert jobs[0]["Job"] == at.session_state["upload_job"]["id"]
@@ -209,17 +205,17 @@ def test_the_upload_page_shows_a_job_live_until_it_ends(admin: CitewiseClient) -
 
 
 def test_the_upload_page_without_files_asks_for_them(admin: CitewiseClient) -> None:
-    at = page("upload", admin)
+    at = open_view("upload", admin)
     assert not at.exception
     next(b for b in at.button if b.label == "Upload").click().run()
     assert [w.value for w in at.warning] == ["Choose one or more files first."]
-    assert at.dataframe or "No jobs yet" in texts(at)  # the tenant's latest jobs
+    assert at.dataframe or "No jobs yet" in shown_text(at)  # the tenant's latest jobs
 
 
 def test_statistics_show_the_tenants_real_counts(admin: CitewiseClient) -> None:
     answer = admin.ask("How many hours is a full-time working week?")
     admin.feedback(answer["answer_id"], "up", "clear")
-    at = page("stats", admin)
+    at = open_view("stats", admin)
     assert not at.exception
     stats = admin.stats(TENANT)
     shown = {m.label: m.value for m in at.metric}

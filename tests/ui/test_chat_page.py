@@ -23,13 +23,6 @@ def user(live_api: LiveApi) -> Iterator[CitewiseClient]:
         yield client
 
 
-def chat_page(client: CitewiseClient) -> AppTest:
-    return open_view("chat", client)
-
-
-texts = shown_text
-
-
 def test_nobody_signed_in_is_asked_to_sign_in() -> None:
     at = AppTest.from_file(str(UI / "views" / "chat.py")).run()
     assert [i.value for i in at.info] == ["Sign in with your Citewise API key to continue."]
@@ -54,10 +47,10 @@ def test_the_app_signs_in_with_a_key_and_refuses_a_wrong_one(
 
 
 def test_a_question_is_answered_with_citations_and_groundedness(user: CitewiseClient) -> None:
-    at = chat_page(user)
+    at = open_view("chat", user)
     at.chat_input[0].set_value("How many hours is a full-time working week?").run()
     assert not at.exception
-    shown = texts(at)
+    shown = shown_text(at)
     assert "37.5" in shown
     assert "Grounded" in shown
     citations = [b.label for b in at.button if b.label.startswith("[1]")]
@@ -69,7 +62,7 @@ def test_a_question_is_answered_with_citations_and_groundedness(user: CitewiseCl
 
 
 def test_an_unanswerable_question_is_declined_in_plain_words(user: CitewiseClient) -> None:
-    at = chat_page(user)
+    at = open_view("chat", user)
     at.chat_input[0].set_value("What is the airspeed velocity of an unladen swallow?").run()
     assert [w.value for w in at.warning] == [
         "None of the documents you can read seem to cover this question."
@@ -79,11 +72,11 @@ def test_an_unanswerable_question_is_declined_in_plain_words(user: CitewiseClien
 def test_a_stored_conversation_resumes_and_a_new_chat_starts_empty(user: CitewiseClient) -> None:
     conversation = user.new_conversation()
     user.ask("Within which window must my working time fall?", conversation_id=conversation["id"])
-    at = chat_page(user)
+    at = open_view("chat", user)
     title = user.conversation(conversation["id"])["title"]
     next(b for b in at.sidebar.button if b.label == title).click().run()
     assert at.session_state["conversation_id"] == conversation["id"]
-    assert "07:00" in texts(at)
+    assert "07:00" in shown_text(at)
     # Resumed answers keep their id: they can still be rated.
     assert at.session_state["turns"][-1]["answer"]["answer_id"]
     next(b for b in at.sidebar.button if b.label == "New chat").click().run()
@@ -91,11 +84,11 @@ def test_a_stored_conversation_resumes_and_a_new_chat_starts_empty(user: Citewis
 
 
 def test_regenerate_asks_the_last_question_again(user: CitewiseClient) -> None:
-    at = chat_page(user)
+    at = open_view("chat", user)
     at.chat_input[0].set_value("At what rate is approved overtime paid?").run()
     first = at.session_state["turns"][-1]["answer"]["answer_id"]
     next(b for b in at.button if b.label == "Regenerate").click().run()
     turns = at.session_state["turns"]
     assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
     assert turns[-1]["answer"]["answer_id"] != first
-    assert "1.5" in texts(at)
+    assert "1.5" in shown_text(at)

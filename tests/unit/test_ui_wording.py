@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from citewise.ui import wording
-from citewise.ui.client import error_from
+from citewise.ui.client import _filename, error_from
 
 CITATION = {
     "number": 1,
@@ -86,3 +86,15 @@ def test_api_errors_become_sentences() -> None:
         {"loc": ["body", "question"], "msg": "too long", "type": "string_too_long"}]}}  # fmt: skip
     assert str(error_from(_response(422, fields))).endswith("Question: too long.")
     assert "internal problem" in str(error_from(httpx.Response(500, text="Traceback ...")))
+
+
+def test_a_download_keeps_its_exact_file_name() -> None:
+    exact = "attachment; filename=\"R_sum_.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9.pdf"
+    assert _filename(httpx.Response(200, headers={"content-disposition": exact}), "x") == (
+        "Résumé.pdf"
+    )
+    ascii_only = 'attachment; filename="employee-handbook.md"'
+    assert _filename(httpx.Response(200, headers={"content-disposition": ascii_only}), "x") == (
+        "employee-handbook.md"
+    )
+    assert _filename(httpx.Response(200), "fallback.md") == "fallback.md"

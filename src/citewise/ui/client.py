@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any, BinaryIO
 
 import httpx
@@ -74,6 +76,15 @@ def error_from(response: httpx.Response) -> ApiError:
     if status in (401, 403, 500) or not detail:
         return ApiError(general, status=status, code=code)
     return ApiError(f"{general} {_sentence(detail)}", status=status, code=code)
+
+
+def _filename(response: httpx.Response, fallback: str) -> str:
+    """The exact file name of a download: RFC 6266 ``filename*``, else ``filename``."""
+    message = Message()
+    message["content-disposition"] = response.headers.get("content-disposition", "")
+    params = dict(message.get_params(header="content-disposition", failobj=[]))
+    name = params.get("filename*") or params.get("filename")  # filename* is (charset, lang, text)
+    return collapse_rfc2231_value(name) if name else fallback
 
 
 @dataclass(frozen=True)
@@ -200,12 +211,8 @@ class CitewiseClient:
         """The original file of a document: (bytes, filename, media type)."""
         params = {"version": version} if version else {}
         response = self._call("GET", f"/v1/documents/{doc_id}/source", params=params)
-        disposition = response.headers.get("content-disposition", "")
-        filename = doc_id.rsplit("/", 1)[-1]
-        if "filename=" in disposition:
-            filename = disposition.split("filename=", 1)[1].split(";")[0].strip().strip('"')
         media = response.headers.get("content-type", "application/octet-stream")
-        return response.content, filename, media.split(";")[0]
+        return response.content, _filename(response, doc_id), media.split(";")[0]
 
     # --- administrators ------------------------------------------------------------------
 

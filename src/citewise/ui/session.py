@@ -61,7 +61,6 @@ def require_client() -> tuple[CitewiseClient, dict[str, Any]]:
     if signed is None:
         st.info("Sign in with your Citewise API key to continue.")
         st.stop()
-        raise RuntimeError("unreachable")  # st.stop raises; this keeps mypy certain
     return signed
 
 
