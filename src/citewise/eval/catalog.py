@@ -68,21 +68,25 @@ class RunDetail(RunRecord):
     results: list[QuestionResult] = Field(description="Per-question results, in run order.")
 
 
+def _read(path: Path) -> RunRecord | None:
+    """The record of the run directory `path` (None: not a readable run; symlinks ignored)."""
+    if not path.is_dir() or path.is_symlink() or not (path / RUN_FILE).is_file():
+        return None
+    try:
+        return RunDir(path).load_record()
+    except ConfigError:
+        return None
+
+
 def _runs(root: Path, tenant: str) -> list[tuple[RunDir, RunRecord]]:
     """Readable runs of `tenant` directly under `root` (unreadable ones are skipped)."""
     if not root.is_dir():
         return []
     found = []
     for path in sorted(root.iterdir()):
-        if not path.is_dir() or path.is_symlink() or not (path / RUN_FILE).is_file():
-            continue
-        run = RunDir(path)
-        try:
-            record = run.load_record()
-        except ConfigError:
-            continue
-        if record.tenant == tenant:
-            found.append((run, record))
+        record = _read(path)
+        if record is not None and record.tenant == tenant:
+            found.append((RunDir(path), record))
     return found
 
 
@@ -100,14 +104,9 @@ def find_run(root: Path, tenant: str, run_id: str) -> tuple[RunDir, RunRecord]:
     """
     if not RUN_ID_PATTERN.fullmatch(run_id):
         raise NotFoundError(f"no evaluation run {run_id[:80]!r}")
-    direct = root / run_id
-    if direct.is_dir() and not direct.is_symlink() and (direct / RUN_FILE).is_file():
-        try:
-            record = RunDir(direct).load_record()
-        except ConfigError:
-            record = None
-        if record is not None and record.tenant == tenant and record.run_id == run_id:
-            return RunDir(direct), record
+    record = _read(root / run_id)
+    if record is not None and record.tenant == tenant and record.run_id == run_id:
+        return RunDir(root / run_id), record
     for run, record in _runs(root, tenant):  # a run whose directory has another name
         if record.run_id == run_id:
             return run, record
