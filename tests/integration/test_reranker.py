@@ -37,8 +37,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     out = data / "train.json"
     result = _cli(
         "reranker", "train", "--beir", str(BEIR_MINI), "--split", "test", "--name", "mini",
-        "--folds", "2", "--held-out", "0", "--epochs", "6", "--batch-size", "2",
-        "--max-length", "96", "--negatives", "2", "--layers", "3", "--json", str(out), env=env,
+        "--folds", "2", "--held-out", "0", "--epochs", "10", "--learning-rate", "2e-4",
+        "--batch-size", "2", "--max-length", "96", "--negatives", "4", "--layers", "3",
+        "--json", str(out), env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("nDCG@10 = ")

@@ -96,7 +96,7 @@ def train_cross_encoder(
         CrossEncoderTrainingArguments,
         losses,
     )
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback, set_seed
     from transformers.utils import logging as hf_logging
 
     # The fresh classification head's "MISSING weights" report is expected noise.
@@ -109,6 +109,9 @@ def train_cross_encoder(
         columns[f"negative_{i + 1}"] = [e.negatives[i] for e in examples]
     dataset = Dataset.from_dict(columns).shuffle(seed=config.seed)
 
+    # Seed before building the model: its fresh classification head is drawn at random,
+    # and the trainer seeds only later; without this two runs train different models.
+    set_seed(config.seed)
     model = CrossEncoder(config.base_model, num_labels=1, max_length=config.max_length)
     if config.layers is not None:
         _keep_layers(model, config.layers)
