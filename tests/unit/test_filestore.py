@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from citewise.core.errors import StoredFileMissingError
-from citewise.ingest.filestore import FileStore, LocalFileStore
+from citewise.ingest.filestore import FileStore, LocalFileStore, is_disk_full
 
 
 class _Exploding(io.BytesIO):
@@ -77,3 +78,10 @@ def test_clean_temporary_removes_only_old_leftovers(tmp_path: Path) -> None:
     os.utime(old, (hours_ago, hours_ago))
     assert store.clean_temporary() == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_only_no_space_and_over_quota_count_as_a_full_disk() -> None:
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(ValueError("no space"))

@@ -17,8 +17,8 @@ from citewise.api.ratelimit import (
     request_limit,
     token_meter,
 )
-from citewise.core.errors import RateLimitedError
-from citewise.core.metrics import RATE_LIMITED
+from citewise.core.errors import RateLimitedError, RateLimitsUnavailableError
+from citewise.core.metrics import RATE_LIMIT_STORAGE_ERRORS, RATE_LIMITED
 from citewise.core.settings import LimitSettings
 from citewise.core.tenancy import Principal
 
@@ -169,3 +169,39 @@ def test_disabled_limits_add_no_headers() -> None:
     with TestClient(_app(None)) as client:
         response = client.get("/thing", headers={"x-tenant": "acme"})
         assert response.status_code == 200 and "x-ratelimit-limit" not in response.headers
+
+
+UNREACHABLE = "redis://127.0.0.1:1/0"
+"""A loopback port nothing listens on: the storage's connection is refused."""
+
+
+def test_an_unreachable_storage_with_allow_lets_requests_through_uncounted() -> None:
+    limiter = _limiter(storage_uri=UNREACHABLE, on_storage_error="allow")
+    principal = Principal(tenant_id="acme", credential_id="cw_alice")
+    errors = RATE_LIMIT_STORAGE_ERRORS.labels(outcome="allowed")
+    before = errors._value.get()
+    assert limiter.hit_request(principal) is None
+    limiter.check_tokens(principal)
+    assert limiter.charge_tokens(principal, {"prompt_tokens": 5, "completion_tokens": 2}) == 7
+    assert errors._value.get() == before + 3
+    assert not limiter.storage_reachable()
+    with TestClient(_app(limiter)) as client:
+        response = client.get("/thing", headers={"x-tenant": "acme", "x-key": "cw_alice"})
+        assert response.status_code == 200
+        assert "x-ratelimit-limit" not in response.headers
+
+
+def test_an_unreachable_storage_with_refuse_answers_503_but_never_loses_a_charge() -> None:
+    limiter = _limiter(storage_uri=UNREACHABLE, on_storage_error="refuse")
+    principal = Principal(tenant_id="acme", credential_id="cw_alice")
+    with pytest.raises(RateLimitsUnavailableError, match="retry shortly"):
+        limiter.hit_request(principal)
+    with pytest.raises(RateLimitsUnavailableError):
+        limiter.check_tokens(principal)
+    # The answer is already made when usage is charged: that never raises.
+    assert limiter.charge_tokens(principal, {"prompt_tokens": 5}) == 5
+    with TestClient(_app(limiter)) as client:
+        response = client.get("/thing", headers={"x-tenant": "acme", "x-key": "cw_alice"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "rate_limits_unavailable"
+        assert response.headers["retry-after"] == "5"

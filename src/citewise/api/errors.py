@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +27,7 @@ from citewise.core.errors import (
     AuthenticationError,
     CitewiseError,
     ConflictError,
+    DatabaseUnavailableError,
     FileTooLargeError,
     IndexLockedError,
     IngestError,
@@ -34,7 +35,9 @@ from citewise.core.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    StorageFullError,
     TenantError,
+    UnavailableError,
     UnsupportedFileError,
     UploadTooLargeError,
 )
@@ -55,6 +58,8 @@ STATUS_BY_ERROR: list[tuple[type[CitewiseError], int]] = [
     (LLMUnavailableError, 503),
     (AnswerError, 422),
     (IndexLockedError, 503),
+    (UnavailableError, 503),
+    (StorageFullError, 507),
 ]
 
 
@@ -106,7 +111,9 @@ ERROR_DESCRIPTIONS = {
     415: "The upload's type is not accepted.",
     422: "The request is malformed: invalid JSON, a missing, extra or invalid field.",
     429: "Rate limited (requests or LLM tokens per minute); see Retry-After.",
-    503: "A component is unavailable (index locked, no LLM tier); retry later.",
+    503: "A component is unavailable (database, rate-limit store, index locked, no LLM "
+    "tier); retry after Retry-After seconds.",
+    507: "The server's storage is full; nothing of the upload was kept.",
 }
 
 HTTP_CODES = {
@@ -132,8 +139,20 @@ async def _handle(_request: Request, exc: Exception) -> JSONResponse:
     headers = exc.headers if isinstance(exc, RateLimitedError) else None
     if isinstance(exc, AuthenticationError):
         headers = {"WWW-Authenticate": 'Bearer realm="citewise"'}
+    if isinstance(exc, UnavailableError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(
         status_code=status_for(exc), content=error_body(exc.code, str(exc)), headers=headers
+    )
+
+
+async def _handle_database_down(request: Request, exc: Exception) -> JSONResponse:
+    # The connection failed or broke (server down, restarting, out of connections).
+    # The pool pings before each use, so the first request after recovery succeeds.
+    log.warning("database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+    return await _handle(
+        request,
+        DatabaseUnavailableError("the metadata database is unreachable; retry shortly"),
     )
 
 
@@ -238,5 +257,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the error handlers on `app` (add `UnhandledErrorMiddleware` too)."""
     app.add_exception_handler(CitewiseError, _handle)
     app.add_exception_handler(DataError, _handle_data_error)
+    app.add_exception_handler(OperationalError, _handle_database_down)
+    app.add_exception_handler(InterfaceError, _handle_database_down)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
     app.add_exception_handler(RequestValidationError, _handle_validation)

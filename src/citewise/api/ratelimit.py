@@ -9,7 +9,10 @@ headers of the tightest request window are sent on successful responses too
 (`RateLimitHeadersMiddleware`).
 
 Storage is ``memory://`` (one process) by default and ``redis://...`` in
-production, where every API replica shares the same windows.
+production, where every API replica shares the same windows. When that storage
+cannot be reached, ``limits.on_storage_error`` decides: ``allow`` serves the
+request without limits (fail open), ``refuse`` answers 503 (fail closed); either
+way the failure is logged and counted, and the next check tries the storage again.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency factories'
@@ -24,6 +27,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import (
     MovingWindowRateLimiter,
@@ -33,8 +37,8 @@ from limits.strategies import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citewise.answer.stream import AnswerEvent, FinalEvent
-from citewise.core.errors import RateLimitedError
-from citewise.core.metrics import record_rate_limited
+from citewise.core.errors import RateLimitedError, RateLimitsUnavailableError
+from citewise.core.metrics import record_rate_limit_storage_error, record_rate_limited
 from citewise.core.settings import LimitSettings
 from citewise.core.tenancy import Principal
 
@@ -43,6 +47,8 @@ log = structlog.get_logger(__name__)
 NAMESPACE = "citewise"
 STATE_KEY = "rate_limit_headers"
 """Where a request's rate-limit headers wait (``request.state``) for the response."""
+WARN_EVERY_S = 30.0
+"""While the storage stays unreachable, its warning is logged at most this often."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,13 @@ class Limiter:
 
     def __init__(self, settings: LimitSettings) -> None:
         self.settings = settings
-        self.storage = storage_from_string(settings.storage_uri)
+        options: dict[str, float] = {}
+        if settings.storage_uri.startswith("redis"):
+            # Fail fast: a request must not wait on an unreachable Redis.
+            timeout = settings.storage_timeout_s
+            options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        self.storage = storage_from_string(settings.storage_uri, wrap_exceptions=True, **options)
+        self._warned_at = -WARN_EVERY_S
         strategy = (
             MovingWindowRateLimiter
             if settings.strategy == "moving-window"
@@ -91,15 +103,24 @@ class Limiter:
         }
         self.tokens = {"tenant": parse(settings.tenant_tokens), "key": parse(settings.key_tokens)}
 
-    def hit_request(self, principal: Principal) -> Window:
+    def hit_request(self, principal: Principal) -> Window | None:
         """Count one request of `principal`; returns the tightest request window.
 
         The credential's window is counted first, so a request refused there
-        costs its tenant nothing.
+        costs its tenant nothing. None when the storage is unreachable and
+        ``on_storage_error`` is allow (the request goes on, unlimited).
 
         Raises:
             RateLimitedError: The credential's or the tenant's request window is full.
+            RateLimitsUnavailableError: The storage is unreachable and set to refuse.
         """
+        try:
+            return self._hit_request(principal)
+        except StorageError as exc:
+            self._storage_failed(exc, refuse=True)
+            return None
+
+    def _hit_request(self, principal: Principal) -> Window:
         windows = []
         for scope in ("key", "tenant"):
             item = self.requests[scope]
@@ -115,10 +136,15 @@ class Limiter:
 
         Raises:
             RateLimitedError: The credential's or the tenant's token window is exhausted.
+            RateLimitsUnavailableError: The storage is unreachable and set to refuse.
         """
         for scope in ("key", "tenant"):
             item = self.tokens[scope]
-            window = self._window(item, "tokens", scope, _identity(principal, scope))
+            try:
+                window = self._window(item, "tokens", scope, _identity(principal, scope))
+            except StorageError as exc:
+                self._storage_failed(exc, refuse=True)
+                return
             if window.remaining <= 0:
                 self._refuse("tokens", window)
 
@@ -126,19 +152,48 @@ class Limiter:
         """Charge the real LLM usage of an answer (prompt + completion tokens); returns it.
 
         Usage beyond what is left of a window fills it (the next requests are
-        refused until it frees); it is not carried into the next window.
+        refused until it frees); it is not carried into the next window. The
+        answer is already made: an unreachable storage is logged, never raised.
         """
         cost = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
         if cost <= 0:
             return 0
-        for scope in ("key", "tenant"):
-            item = self.tokens[scope]
-            ident = _identity(principal, scope)
-            if not self.strategy.hit(item, "tokens", scope, ident, cost=cost):
-                left = self._window(item, "tokens", scope, ident).remaining
-                if left > 0:
-                    self.strategy.hit(item, "tokens", scope, ident, cost=left)
+        try:
+            for scope in ("key", "tenant"):
+                item = self.tokens[scope]
+                ident = _identity(principal, scope)
+                if not self.strategy.hit(item, "tokens", scope, ident, cost=cost):
+                    left = self._window(item, "tokens", scope, ident).remaining
+                    if left > 0:
+                        self.strategy.hit(item, "tokens", scope, ident, cost=left)
+        except StorageError as exc:
+            self._storage_failed(exc, refuse=False)
         return cost
+
+    def storage_reachable(self) -> bool:
+        """Whether the storage answers now (for the readiness probe)."""
+        try:
+            return bool(self.storage.check())
+        except Exception:
+            return False
+
+    def _storage_failed(self, exc: StorageError, *, refuse: bool) -> None:
+        """Count and log a check the storage could not answer; refuse if so configured."""
+        refused = refuse and self.settings.on_storage_error == "refuse"
+        record_rate_limit_storage_error("refused" if refused else "allowed")
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = now
+            log.warning(
+                "rate_limit_storage_unreachable",
+                error=str(exc),
+                on_storage_error=self.settings.on_storage_error,
+            )
+        if refused:
+            raise RateLimitsUnavailableError(
+                "rate limits cannot be checked right now (their store is unreachable); "
+                "retry shortly"
+            ) from exc
 
     def reset(self) -> None:
         """Forget every window (tests)."""
@@ -202,7 +257,8 @@ def request_limit(principal_dependency: PrincipalDependency) -> Callable[..., Pr
             except RateLimitedError as exc:
                 setattr(request.state, STATE_KEY, exc.headers)
                 raise
-            setattr(request.state, STATE_KEY, window.headers())
+            if window is not None:
+                setattr(request.state, STATE_KEY, window.headers())
         return principal
 
     return limited

@@ -40,8 +40,10 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 DOCUMENT_STATUSES = ("pending", "processing", "indexed", "failed", "deleted")
@@ -306,8 +308,11 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        connect_args = (
-            {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+        # PostgreSQL: give up connecting after 5 s, so a down database is a quick 503.
+        connect_args: dict[str, Any] = (
+            {"check_same_thread": False, "timeout": 30}
+            if url.startswith("sqlite")
+            else {"connect_timeout": 5}
         )
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if url.startswith("sqlite"):
@@ -319,6 +324,15 @@ class Database:
     def is_sqlite(self) -> bool:
         """Whether this is the embedded SQLite database."""
         return self.engine.dialect.name == "sqlite"
+
+    def reachable(self) -> bool:
+        """Whether the database answers a trivial query now (for the readiness probe)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema with Alembic (``alembic upgrade head``), idempotently.

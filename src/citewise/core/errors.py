@@ -30,6 +30,10 @@ CitewiseError
 ├── NotFoundError            no such document or job (for this tenant)
 ├── ConflictError            the request contradicts the current state (retry a running job)
 ├── UploadTooLargeError      an upload request over ``ingest.max_request_mb``
+├── StorageFullError         no space left to store an upload (nothing of it kept)
+├── UnavailableError         a dependency is briefly unreachable (retry later)
+│   ├── DatabaseUnavailableError   the metadata database
+│   └── RateLimitsUnavailableError the rate limits' store (Redis), when set to refuse
 └── RateLimitedError         over a request or token rate limit (retry later)
 """
 
@@ -202,6 +206,32 @@ class RequestTooLargeError(UploadTooLargeError):
     """A JSON request body is larger than ``api.max_json_kb``."""
 
     code = "request_too_large"
+
+
+class StorageFullError(CitewiseError):
+    """The disk (or quota) holding uploads is full; nothing of the request was kept."""
+
+    code = "storage_full"
+
+
+class UnavailableError(CitewiseError):
+    """A dependency is briefly unreachable; the request can be retried unchanged."""
+
+    code = "unavailable"
+    retry_after = 5
+    """Seconds a client should wait before retrying (the ``Retry-After`` header)."""
+
+
+class DatabaseUnavailableError(UnavailableError):
+    """The metadata database cannot be reached (down, restarting, out of connections)."""
+
+    code = "database_unavailable"
+
+
+class RateLimitsUnavailableError(UnavailableError):
+    """The rate limits' store cannot be reached and ``limits.on_storage_error`` is refuse."""
+
+    code = "rate_limits_unavailable"
 
 
 class StoredFileMissingError(IngestError):

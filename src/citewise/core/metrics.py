@@ -66,6 +66,13 @@ RATE_LIMITED = Counter(
     ["limit", "scope"],
     registry=REGISTRY,
 )
+RATE_LIMIT_STORAGE_ERRORS = Counter(
+    "citewise_rate_limit_storage_errors",
+    "Rate-limit checks that failed because the limits' storage (Redis) was unreachable, by "
+    "what the request got (allowed: served unlimited; refused: 503).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 JOB_OUTCOMES = Counter(
     "citewise_ingest_jobs_finished",
     "Ingestion jobs finished, by final status (succeeded, partial, failed, dead).",
@@ -89,6 +96,11 @@ BREAKER_STATE = Gauge(
 def record_cache(cache: str, *, hit: bool) -> None:
     """Count one lookup of `cache`."""
     CACHE_LOOKUPS.labels(cache=cache, result="hit" if hit else "miss").inc()
+
+
+def record_rate_limit_storage_error(outcome: str) -> None:
+    """Count one rate-limit check the storage could not answer (``allowed`` or ``refused``)."""
+    RATE_LIMIT_STORAGE_ERRORS.labels(outcome=outcome).inc()
 
 
 def record_rate_limited(limit: str, scope: str) -> None:

@@ -400,6 +400,15 @@ class LimitSettings(BaseModel):
         description="`limits` storage: memory:// (one process) or redis://host:6379/0 "
         "(shared by every API replica).",
     )
+    on_storage_error: Literal["allow", "refuse"] = Field(
+        "allow",
+        description="When the storage (Redis) is unreachable: 'allow' serves requests without "
+        "limits (fail open; logged and counted in citewise_rate_limit_storage_errors), "
+        "'refuse' answers 503 until it is back (fail closed).",
+    )
+    storage_timeout_s: float = Field(
+        0.5, gt=0, description="Connect and read timeout of a redis:// storage, in seconds."
+    )
     strategy: Literal["moving-window", "sliding-window-counter"] = Field(
         "moving-window",
         description="moving-window is exact; sliding-window-counter is approximate and cheaper.",

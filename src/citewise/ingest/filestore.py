@@ -10,6 +10,7 @@ temporary file); see docs/architecture.md.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -48,6 +49,11 @@ class FileStore(Protocol):
     def delete(self, sha256: str) -> bool:
         """Remove a stored file; False when it was not there."""
         ...
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error means no space (or quota) is left on the file system."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _check(sha256: str) -> str:

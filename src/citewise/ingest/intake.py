@@ -51,6 +51,7 @@ from citewise.core.errors import (
     ZipBombError,
 )
 from citewise.core.settings import IngestSettings
+from citewise.ingest.filestore import is_disk_full
 from citewise.ingest.parse import prepare_offline
 from citewise.ingest.pdf_check import check_pdf
 from citewise.ingest.sniff import KIND_LABEL, OOXML_KINDS, extension_of, sniff_kind
@@ -231,6 +232,8 @@ class _Intake:
         except IngestError as exc:
             return [_refused(name, exc)]
         except OSError as exc:
+            if is_disk_full(exc):
+                raise  # the server's problem, not the file's: the whole upload stops
             return [_refused(name, CorruptFileError(f"'{name}' could not be read ({exc})."))]
         return [IntakeItem(filename=name, path=path, error_code=None, error=None)]
 
@@ -365,6 +368,8 @@ class _Intake:
                     sink.write(block)
         except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError) as exc:
             target.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise
             raise CorruptFileError(
                 f"'{member}' is damaged inside its archive and could not be extracted "
                 f"({type(exc).__name__})."

@@ -48,11 +48,12 @@ from citewise.core.errors import (
     DuplicateInBatchError,
     IngestError,
     NotFoundError,
+    StorageFullError,
     StoredFileMissingError,
 )
 from citewise.core.settings import Settings
 from citewise.core.tenancy import Principal, validate_tenant_id
-from citewise.ingest.filestore import FileStore
+from citewise.ingest.filestore import FileStore, is_disk_full
 from citewise.ingest.jobs import document_lock, find_document, finished_status, release_file
 from citewise.ingest.pipeline import doc_id_for
 from citewise.ingest.views import AuditView, DocumentView, JobView, Page
@@ -242,10 +243,19 @@ class IngestService:
                 f"{self.settings.ingest.max_files_per_request} are accepted"
             )
         default_groups = check_groups(acl_groups)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        work_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=self.tmp_dir))
+        stored: list[str] = []
         try:
-            planned, sources = self._plan(uploads, work_dir, default_groups, metadata or {})
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            work_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=self.tmp_dir))
+        except OSError as exc:
+            raise self._storage_error(exc, stored) from exc
+        try:
+            try:
+                planned, sources = self._plan(
+                    uploads, work_dir, default_groups, metadata or {}, stored
+                )
+            except OSError as exc:
+                raise self._storage_error(exc, stored) from exc
             job_id = str(uuid.uuid4())
             try:
                 view = self._record_job(principal, job_id, "upload", planned, idempotency_key)
@@ -267,14 +277,35 @@ class IngestService:
             self._enqueue(view.id)
         return Submitted(view, replayed=False)
 
+    def _storage_error(self, exc: OSError, stored: list[str]) -> OSError | StorageFullError:
+        """A full disk becomes `StorageFullError`, after releasing what this request stored.
+
+        Files are content-addressed and may be shared, so each is deleted only when no
+        document or unfinished job refers to it (`release_file`). Other OS errors pass.
+        """
+        if not is_disk_full(exc):
+            return exc
+        for sha256 in stored:
+            release_file(self.db, self.files, sha256)
+        log.error("upload_storage_full", error=str(exc), released=len(stored))
+        return StorageFullError(
+            "the server's storage is full: nothing of this upload was kept; "
+            "try again later, or ask an administrator to free space"
+        )
+
     def _plan(
         self,
         uploads: Sequence[Upload],
         work_dir: Path,
         default_groups: list[str],
         default_meta: dict[str, Any],
+        stored: list[str],
     ) -> tuple[list[_Planned], dict[str, Path]]:
-        """Intake every upload, store the accepted files, derive document ids."""
+        """Intake every upload, store the accepted files, derive document ids.
+
+        The hash of every file put in the store is appended to ``stored`` as it goes,
+        so a failure part way can release them.
+        """
         limit = int(self.settings.ingest.max_file_mb * 1024 * 1024)
         items: list[tuple[_Item, Upload]] = []
         for n, upload in enumerate(uploads):
@@ -315,6 +346,7 @@ class IngestService:
             if plan.error_code is None and item.path is not None:
                 with item.path.open("rb") as handle:
                     plan.sha256, plan.size = self.files.put(handle)
+                stored.append(plan.sha256)
                 sources[plan.sha256] = item.path
                 assert plan.doc_id is not None
                 seen_ids[plan.doc_id] = item.filename

@@ -30,7 +30,9 @@ STATUS_SENTENCES = {
     422: "Some of what you entered is not valid.",
     429: "You are sending requests faster than your limit allows.",
     500: "Citewise ran into an internal problem; your administrator can find it in the logs.",
-    503: "Citewise is not ready yet (it may still be loading); try again in a minute.",
+    503: "Citewise is briefly unavailable (starting, or a service it needs is down); "
+    "try again in a minute.",
+    507: "Citewise has no storage space left for uploads; ask your administrator.",
 }
 
 

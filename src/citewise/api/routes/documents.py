@@ -19,7 +19,7 @@ router = APIRouter(
     prefix="/v1/tenants/{tenant}",
     tags=["documents"],
     dependencies=[Depends(request_limit(get_tenant_principal))],
-    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 507),
 )
 
 
