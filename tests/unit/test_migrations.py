@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,4 +92,23 @@ def test_downgrade_and_upgrade_round_trip(tmp_path: Path, revision: str, tables:
     assert set(inspect(db.engine).get_table_names()) == tables | {"alembic_version"}
     db.migrate()
     assert _diff(db) == []
+    db.dispose()
+
+
+def test_replicas_starting_together_on_an_empty_database_all_migrate_it_once(
+    database_url: str,
+) -> None:
+    # Every API replica and worker migrates at start-up; a deployment starts them together.
+    program = "import sys; from citewise.core.db import Database; Database(sys.argv[1]).migrate()"
+    starts = [
+        subprocess.Popen([sys.executable, "-c", program, database_url], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=180)[1].decode()[-1500:] for p in starts]
+    assert [p.returncode for p in starts] == [0, 0, 0, 0], "\n".join(errors)
+    db = Database(database_url)
+    assert _diff(db) == []
+    with db.engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    assert [v for (v,) in versions] == ["0005"]
     db.dispose()

@@ -299,6 +299,10 @@ def migrations_dir() -> Path:
     return Path(str(resources.files("citewise.core") / "migrations"))
 
 
+MIGRATION_LOCK_KEY = 0x43697465_77697365
+"""PostgreSQL advisory lock held while migrating ("Citewise" in ASCII hex, as int64)."""
+
+
 class Database:
     """Engine and session factory for one database URL.
 
@@ -339,12 +343,20 @@ class Database:
 
         A database made by an earlier Citewise with ``create_all`` (a ``documents``
         table and no ``alembic_version``) is first stamped as the legacy revision,
-        so its rows are kept and only the later migrations run.
+        so its rows are kept and only the later migrations run. Safe to call from
+        several processes at once: on PostgreSQL an advisory lock serialises them, on
+        SQLite the write transaction does.
         """
         from alembic import command
 
         config = self.alembic_config()
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas started together: one migrates, the others wait here for its
+                # commit and then find the schema at head (the lock ends with the transaction).
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
             config.attributes["connection"] = connection
             tables = set(inspect(connection).get_table_names())
             if "documents" in tables and "alembic_version" not in tables:
