@@ -1491,6 +1491,15 @@ def worker(
     threads: Annotated[
         int | None, typer.Option(min=1, help="Worker threads (default: queue.worker_threads).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve Prometheus /metrics on this port (default: queue.metrics_port; "
+            "address queue.metrics_host).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Consume the ingestion queue in this process until SIGINT/SIGTERM.
@@ -1503,6 +1512,10 @@ def worker(
     import signal
     import threading
 
+    from prometheus_client import start_http_server
+
+    from citewise.core.metrics import REGISTRY
+
     settings = _settings(config, quiet=False)
     if settings.index.backend == "edge" and _running_api(settings):
         raise _fail(
@@ -1510,8 +1523,12 @@ def worker(
             "runs the ingestion workers itself; use `citewise worker` with index.backend=server"
         )
     stop = threading.Event()
+    port = metrics_port or settings.queue.metrics_port
     with _local(settings) as runtime:
         runtime.warm_up()
+        if port is not None:
+            start_http_server(port, addr=settings.queue.metrics_host, registry=REGISTRY)
+            console.print(f"metrics on http://{settings.queue.metrics_host}:{port}/metrics")
         runtime.start_workers(threads or settings.queue.worker_threads)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from citewise.core.db import Database, JobRecord
@@ -70,12 +71,14 @@ class Worker:
             "CITEWISE_QUEUE__REDIS_URL": str(settings.queue.redis_url),
             "CITEWISE_QUEUE__NAME": settings.queue.name,
             "CITEWISE_QUEUE__POLL_INTERVAL_S": "0.1",
+            "CITEWISE_QUEUE__METRICS_PORT": str(free_port()),
             "CITEWISE_API__PORT": str(free_port()),  # no server answers there
             "CITEWISE_ANSWER__TIERS": json.dumps([{"name": "extractive", "kind": "extractive"}]),
             "HF_HUB_OFFLINE": "1",
         }
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_url = f"http://127.0.0.1:{self.env['CITEWISE_QUEUE__METRICS_PORT']}"
 
     def start(self, timeout: float = 180.0) -> None:
         started = self.log.stat().st_size if self.log.exists() else 0
@@ -161,6 +164,9 @@ def test_a_worker_process_runs_jobs_from_redis_and_they_wait_there_across_a_rest
         )  # fmt: skip
         assert job.chunks_done == job.chunks_total == 2
         assert _drained(queue) == (0, 0)
+        # The worker process serves its own series for Prometheus.
+        metrics = httpx.get(f"{worker.metrics_url}/metrics", timeout=10).text
+        assert 'citewise_ingest_jobs_finished_total{status="succeeded"} 1.0' in metrics
         worker.stop()
 
         # The worker is down: the next job waits in Redis until a new worker starts.

@@ -310,6 +310,16 @@ class QueueSettings(BaseModel):
     poll_interval_s: float = Field(
         0.5, gt=0, description="Longest wait between polls of an idle SQLite queue."
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port where `citewise worker` serves Prometheus /metrics; None: not served "
+        "(the API's /metrics has the in-process workers' series).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address of the worker's /metrics (0.0.0.0 in a container)."
+    )
 
 
 class ConversationSettings(BaseModel):
