@@ -248,14 +248,18 @@ class IngestService:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             work_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=self.tmp_dir))
         except OSError as exc:
-            raise self._storage_error(exc, stored) from exc
+            if not is_disk_full(exc):
+                raise
+            raise self._storage_full(exc, stored) from exc
         try:
             try:
                 planned, sources = self._plan(
                     uploads, work_dir, default_groups, metadata or {}, stored
                 )
             except OSError as exc:
-                raise self._storage_error(exc, stored) from exc
+                if not is_disk_full(exc):
+                    raise
+                raise self._storage_full(exc, stored) from exc
             job_id = str(uuid.uuid4())
             try:
                 view = self._record_job(principal, job_id, "upload", planned, idempotency_key)
@@ -277,14 +281,12 @@ class IngestService:
             self._enqueue(view.id)
         return Submitted(view, replayed=False)
 
-    def _storage_error(self, exc: OSError, stored: list[str]) -> OSError | StorageFullError:
-        """A full disk becomes `StorageFullError`, after releasing what this request stored.
+    def _storage_full(self, exc: OSError, stored: list[str]) -> StorageFullError:
+        """Release what this request stored, and say the disk is full.
 
         Files are content-addressed and may be shared, so each is deleted only when no
-        document or unfinished job refers to it (`release_file`). Other OS errors pass.
+        document or unfinished job refers to it (`release_file`).
         """
-        if not is_disk_full(exc):
-            return exc
         for sha256 in stored:
             release_file(self.db, self.files, sha256)
         log.error("upload_storage_full", error=str(exc), released=len(stored))
