@@ -1,10 +1,11 @@
 from pathlib import Path
 
 import pytest
+import structlog
 from pydantic import ValidationError
 
 from citewise.core.errors import ConfigError, TenantError
-from citewise.core.settings import load_settings
+from citewise.core.settings import load_settings, setting_variables, unknown_variables
 from citewise.core.tenancy import Principal, validate_tenant_id
 
 
@@ -63,3 +64,36 @@ def test_shared_tenancy_is_refused_on_the_embedded_backend(tmp_path: Path) -> No
             data_dir=tmp_path,
             index={"backend": "server", "tenancy": "shared", "shared_collection": "../kb"},
         )
+
+
+def test_variables_that_set_nothing_are_found_with_a_guess() -> None:
+    environ = {
+        "CITEWISE_VERIFICATION__ON_UNSUPPORTED": "fallback",  # nested under answer
+        "CITEWISE_LIMIT__ENABLED": "false",  # a typo
+        "CITEWISE_NOTHING_LIKE_IT": "1",
+        "CITEWISE_ANSWER__VERIFICATION__ON_UNSUPPORTED": "fallback",  # real
+        "CITEWISE_ANSWER__TIERS": "[]",  # real, list-valued
+        "CITEWISE_TEST_POSTGRES_URL": "postgresql://",  # the suite's, not a setting
+        "PATH": "/usr/bin",
+    }
+    assert unknown_variables(environ) == {
+        "CITEWISE_VERIFICATION__ON_UNSUPPORTED": "CITEWISE_ANSWER__VERIFICATION__ON_UNSUPPORTED",
+        "CITEWISE_LIMIT__ENABLED": "CITEWISE_LIMITS__ENABLED",
+        "CITEWISE_NOTHING_LIKE_IT": None,
+    }
+    assert "CITEWISE_QUEUE__METRICS_PORT" in set(setting_variables())
+
+
+def test_load_settings_warns_about_a_variable_that_sets_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CITEWISE_LIMIT__ENABLED", "false")
+    with structlog.testing.capture_logs() as logs:
+        settings = load_settings(data_dir=tmp_path)
+    assert settings.limits.enabled  # ignored, as pydantic-settings does
+    assert {
+        "event": "unknown_setting_ignored",
+        "variable": "CITEWISE_LIMIT__ENABLED",
+        "did_you_mean": "CITEWISE_LIMITS__ENABLED",
+        "log_level": "warning",
+    } in logs

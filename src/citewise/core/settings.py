@@ -9,9 +9,13 @@ passes it (or the part a component needs) down.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -21,6 +25,8 @@ from pydantic_settings import (
 )
 
 from citewise.core.errors import ConfigError
+
+log = structlog.get_logger(__name__)
 
 
 class IndexSettings(BaseModel):
@@ -556,6 +562,8 @@ def load_settings(toml_file: Path | None = None, **overrides: Any) -> Settings:
     Returns:
         The settings, validated.
     """
+    for variable, guess in unknown_variables(os.environ).items():
+        log.warning("unknown_setting_ignored", variable=variable, did_you_mean=guess)
     if toml_file is None:
         return Settings(**overrides)
     if not toml_file.is_file():
@@ -565,3 +573,47 @@ def load_settings(toml_file: Path | None = None, **overrides: Any) -> Settings:
     )
     settings: Settings = file_settings(**overrides)
     return settings
+
+
+NOT_SETTINGS = (
+    "CITEWISE_CONFIG_FILE",
+    "CITEWISE_TEST_",  # the test suite's servers and knobs
+    "CITEWISE_ADMIN_KEY",  # the quick start's keys file (scripts/quickstart.sh)
+    "CITEWISE_USER_KEY",
+    "CITEWISE_HTTP_PORT",  # docker-compose.yml interpolation (.env.example)
+    "CITEWISE_UI_PORT",
+    "CITEWISE_INDEX_TENANCY",
+    "CITEWISE_TRACES",
+)
+"""``CITEWISE_*`` names (or prefixes) that are used, but not as settings."""
+
+
+def setting_variables(
+    model: type[BaseModel] = Settings, prefix: str = "CITEWISE_"
+) -> Iterator[str]:
+    """Every environment variable name that sets a value (nested models joined by ``__``)."""
+    for name, field in model.model_fields.items():
+        variable = f"{prefix}{name.upper()}"
+        yield variable
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from setting_variables(field.annotation, f"{variable}__")
+
+
+def unknown_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """``CITEWISE_*`` variables that set nothing (a typo, a wrong nesting), each with a guess.
+
+    pydantic-settings ignores them silently; entry points log them (`load_settings`).
+    """
+    known = set(setting_variables())
+    unknown: dict[str, str | None] = {}
+    for variable in environ:
+        name = variable.upper()
+        if not name.startswith("CITEWISE_") or name.startswith(NOT_SETTINGS) or name in known:
+            continue
+        if any(name.startswith(f"{k}__") for k in known):
+            continue  # inside a dict- or list-valued setting
+        tail = name.removeprefix("CITEWISE_")
+        nested = [k for k in known if k.endswith(f"__{tail}")]
+        close = nested or difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        unknown[variable] = close[0] if close else None
+    return unknown
