@@ -69,7 +69,7 @@ def test_an_unsupported_answer_declines_with_the_closest_passages(
     demo_runtime, server: BrokenLLM
 ) -> None:
     server.reply = lambda prompt: INVENTED
-    answer = pipeline(demo_runtime, server).ask(QUESTION, DEMO)
+    answer = pipeline(demo_runtime, server, on_unsupported="decline").ask(QUESTION, DEMO)
     assert answer.declined and answer.decline_reason == "unsupported"
     assert answer.answer == DECLINE_MESSAGE and not answer.citations
     assert answer.passages and "14" in answer.passages[0].passage  # the closest passages
@@ -78,7 +78,7 @@ def test_an_unsupported_answer_declines_with_the_closest_passages(
 
 def test_fallback_lets_the_extractive_tier_answer_instead(demo_runtime, server: BrokenLLM) -> None:
     server.reply = lambda prompt: INVENTED
-    answer = pipeline(demo_runtime, server, on_unsupported="fallback").ask(QUESTION, DEMO)
+    answer = pipeline(demo_runtime, server).ask(QUESTION, DEMO)  # fallback is the default
     assert answer.tier == "extractive" and answer.degraded and not answer.declined
     assert [(a.tier, a.reason) for a in answer.attempts][0] == ("primary", "unsupported")
     assert answer.verification is not None and answer.verification.supported >= 1
