@@ -497,7 +497,10 @@ def ui_command(
         settings.ui.port = port
     command, env = _ui_command(settings, (api_url or settings.ui.api_url).rstrip("/"), host)
     console.print(f"UI on http://{host}:{settings.ui.port} (API: {env['CITEWISE_UI__API_URL']})")
-    raise typer.Exit(subprocess.call(command, env=env))
+    sys.stdout.flush()
+    # Become Streamlit (exec): a service manager's SIGTERM then reaches it directly,
+    # where a child process would be left running when this process was stopped.
+    os.execvpe(command[0], command, env)
 
 
 eval_app = typer.Typer(help="Offline evaluation on datasets.", no_args_is_help=True)

@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import BAD, SAMPLES
@@ -70,3 +72,26 @@ def test_bad_tenant_is_a_clear_error(env: dict[str, str]) -> None:
     result = _citewise("ask", "anything?", "--tenant", "../x", "--no-llm", env=env)
     assert result.returncode == 1
     assert "invalid tenant id" in result.stderr
+
+
+def test_stopping_citewise_ui_stops_streamlit(env: dict[str, str]) -> None:
+    # `citewise ui` becomes Streamlit (exec): SIGTERM from a service manager reaches the
+    # server itself; a child process would keep serving after its parent was stopped.
+    port = _free_port()
+    command = [sys.executable, "-m", "citewise.cli", "ui", "--api-url", "http://127.0.0.1:9"]
+    command += ["--port", str(port)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen(command, env=env, **quiet)
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline
+        try:
+            if httpx.get(health, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(health, timeout=2)
