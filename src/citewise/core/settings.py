@@ -248,7 +248,7 @@ class VerificationSettings(BaseModel):
         ge=0,
         le=1,
         description="Share of the answer's sentences that must be supported; below it (or "
-        "with none supported) Citewise declines and shows the closest passages.",
+        "with none supported) the answer is rejected, as on_unsupported says.",
     )
     on_unsupported: Literal["decline", "fallback"] = Field(
         "fallback",
