@@ -22,7 +22,8 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -244,22 +245,14 @@ class IngestService:
             )
         default_groups = check_groups(acl_groups)
         stored: list[str] = []
-        try:
+        with self._full_disk_refused(stored):
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             work_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=self.tmp_dir))
-        except OSError as exc:
-            if not is_disk_full(exc):
-                raise
-            raise self._storage_full(exc, stored) from exc
         try:
-            try:
+            with self._full_disk_refused(stored):
                 planned, sources = self._plan(
                     uploads, work_dir, default_groups, metadata or {}, stored
                 )
-            except OSError as exc:
-                if not is_disk_full(exc):
-                    raise
-                raise self._storage_full(exc, stored) from exc
             job_id = str(uuid.uuid4())
             try:
                 view = self._record_job(principal, job_id, "upload", planned, idempotency_key)
@@ -281,19 +274,25 @@ class IngestService:
             self._enqueue(view.id)
         return Submitted(view, replayed=False)
 
-    def _storage_full(self, exc: OSError, stored: list[str]) -> StorageFullError:
-        """Release what this request stored, and say the disk is full.
+    @contextmanager
+    def _full_disk_refused(self, stored: list[str]) -> Iterator[None]:
+        """Turn a full disk into `StorageFullError`, releasing what this request stored.
 
         Files are content-addressed and may be shared, so each is deleted only when no
         document or unfinished job refers to it (`release_file`).
         """
-        for sha256 in stored:
-            release_file(self.db, self.files, sha256)
-        log.error("upload_storage_full", error=str(exc), released=len(stored))
-        return StorageFullError(
-            "the server's storage is full: nothing of this upload was kept; "
-            "try again later, or ask an administrator to free space"
-        )
+        try:
+            yield
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            for sha256 in stored:
+                release_file(self.db, self.files, sha256)
+            log.error("upload_storage_full", error=str(exc), released=len(stored))
+            raise StorageFullError(
+                "the server's storage is full: nothing of this upload was kept; "
+                "try again later, or ask an administrator to free space"
+            ) from exc
 
     def _plan(
         self,
