@@ -6,7 +6,9 @@ temporary data directory:
 1. the sample set (``samples/kestrel``, 10 files of 7 types) through the upload
    path: ``IngestService.submit`` + ``JobRunner.run``, what ``citewise ingest``
    runs without a server and what the server's worker threads run for a queued
-   job (parse -> chunk -> dense + BM25 -> Qdrant Edge upsert -> database);
+   job (parse -> chunk -> dense + BM25 -> Qdrant Edge upsert -> database); once
+   with files parsed in a parser process (the default) and once on the job's
+   prefetch thread (``ingest.parse_processes = 0``);
 2. SciFact (``../shared/data/scifact/corpus.jsonl``, read in place) through the
    path BEIR corpora take, ``citewise.eval.retrieval.ingest_corpus`` ->
    ``Ingestor.ingest_texts`` (what ``citewise eval retrieval`` runs: no parsing,
@@ -48,6 +50,7 @@ from citewise.core.settings import EmbeddingSettings, Settings, load_settings
 from citewise.core.tenancy import Principal
 from citewise.eval.beir import BeirDataset, BeirDocument
 from citewise.eval.retrieval import ingest_corpus
+from citewise.ingest.parse import parse_file
 from citewise.ingest.pipeline import FileOutcome, doc_id_for
 from citewise.ingest.service import Upload
 from citewise.runtime import Runtime
@@ -176,19 +179,26 @@ def upload_files(runtime: Runtime, tenant: str, files: list[Path], root: Path) -
     return sum(o.chunks for o in outcomes)
 
 
-def bench_samples(runtime: Runtime, embedder: RecordingEmbedder, profile: bool) -> Figure:
+def bench_samples(
+    runtime: Runtime, embedder: RecordingEmbedder, profile: bool, *, variant: str = ""
+) -> Figure:
     """The sample set through the upload path, after an untimed warm-up run."""
     files = sorted(p for p in SAMPLES.iterdir() if p.is_file())
+    tenant = "samples" + (f"-{variant.split()[-1]}" if variant else "")
     started = time.perf_counter()
-    upload_files(runtime, "warmup", files, SAMPLES)
-    print(f"sample set, cold first run (untimed tenant): {time.perf_counter() - started:.1f} s")
+    upload_files(runtime, f"warmup-{tenant}", files, SAMPLES)
+    print(
+        f"sample set{variant and f' ({variant})'}, cold first run (untimed tenant): "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     embedder.reset()
     started = time.perf_counter()
-    chunks = profiled(profile, "samples", lambda: upload_files(runtime, "samples", files, SAMPLES))
+    chunks = profiled(profile, tenant, lambda: upload_files(runtime, tenant, files, SAMPLES))
+    how = "IngestService.submit + JobRunner.run (citewise ingest, API workers)"
     figure = measured(
         embedder,
-        name="sample set",
-        path="IngestService.submit + JobRunner.run (citewise ingest, API workers)",
+        name="sample set" + (f", {variant}" if variant else ""),
+        path=how + (f", {variant}" if variant else ", parsing in a parser process"),
         documents=len(files),
         chunks=chunks,
         e2e_s=time.perf_counter() - started,
@@ -311,6 +321,12 @@ def main() -> None:
                 f"tokens; chunks of {settings.chunking.max_tokens} tokens; data dir {tmp}"
             )
             figures = [bench_samples(runtime, embedder, args.profile)]
+            pooled = runtime.ingestor.parser
+            runtime.ingestor.parser = parse_file  # parse_processes = 0, for comparison
+            figures.append(
+                bench_samples(runtime, embedder, args.profile, variant="parsing in-process")
+            )
+            runtime.ingestor.parser = pooled
             if not args.skip_scifact:
                 figures.append(
                     bench_scifact(runtime, embedder, args.scifact, args.limit, args.profile)

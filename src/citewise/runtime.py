@@ -21,7 +21,8 @@ from citewise.core.models import Embedder
 from citewise.core.settings import Settings
 from citewise.ingest.filestore import LocalFileStore
 from citewise.ingest.jobs import JobRunner
-from citewise.ingest.parse import prepare_offline
+from citewise.ingest.parse import parse_file, prepare_offline
+from citewise.ingest.parser_pool import ParserPool
 from citewise.ingest.pipeline import Ingestor
 from citewise.ingest.queue import JobQueue
 from citewise.ingest.service import IngestService
@@ -53,6 +54,7 @@ class Runtime:
     llm_server: LocalLLMServer | None = None
     chat_tiers: dict[str, ChatTier] = field(default_factory=dict)
     workers: WorkerPool | None = None
+    parsers: ParserPool | None = None
 
     @classmethod
     def open(
@@ -83,7 +85,14 @@ class Runtime:
             store=store,
             reranker=build_reranker(settings.retrieval.rerank, settings.models_dir),
         )
-        ingestor = Ingestor(settings=settings, embedder=embedder, store=store, db=db)
+        parsers = ParserPool(settings) if settings.ingest.parse_processes > 0 else None
+        ingestor = Ingestor(
+            settings=settings,
+            embedder=embedder,
+            store=store,
+            db=db,
+            parser=parsers.parse if parsers is not None else parse_file,
+        )
         jobs = JobRunner(
             db=db, files=files, ingestor=ingestor, store=store, settings=settings.queue
         )
@@ -138,14 +147,25 @@ class Runtime:
             conversations=ConversationStore(db),
             llm_server=server,
             chat_tiers=tiers,
+            parsers=parsers,
         )
 
-    def warm_up(self) -> None:
-        """Load the embedder and the parser's language model now, not on the first request."""
+    def warm_up(self, *, parsing: bool = True) -> None:
+        """Load the models now, not on first use.
+
+        Args:
+            parsing: Also start the parser processes (or load the parser's language
+                model here); False in a process that will not ingest.
+        """
         self.embedder.warm_up()
         if self.retriever.reranker is not None:
             self.retriever.reranker.warm_up()
-        prepare_offline(warm=True)
+        if not parsing:
+            return
+        if self.parsers is not None:
+            self.parsers.warm_up()
+        else:
+            prepare_offline(warm=True)
 
     def start_workers(self, threads: int) -> WorkerPool:
         """Consume the job queue on ``threads`` threads of this process (until `close`).
@@ -174,6 +194,8 @@ class Runtime:
     def close(self) -> None:
         """Stop workers and the LLM server, flush the index and release the database."""
         self.stop_workers()
+        if self.parsers is not None:
+            self.parsers.close()
         if self.llm_server is not None:
             self.llm_server.stop()
         self.store.close()

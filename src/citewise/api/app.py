@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         owned = runtime is None
         app.state.runtime = runtime or Runtime.open(settings)
         app.state.authenticator = Authenticator(settings.auth, KeyStore(app.state.runtime.db))
-        app.state.runtime.warm_up()
+        app.state.runtime.warm_up(parsing=settings.queue.api_workers > 0)
         if settings.queue.api_workers > 0:
             app.state.runtime.start_workers(settings.queue.api_workers)
         tracing = configure_tracing(settings.observability)

@@ -9,7 +9,10 @@ CitewiseError
 │   ├── FileTooLargeError      over the configured size limit
 │   ├── ParseError             the parser failed
 │   │   ├── CorruptFileError     damaged or truncated file
-│   │   └── EncryptedPDFError    PDF that needs a password
+│   │   ├── EncryptedPDFError    PDF that needs a password
+│   │   ├── ParseTimeoutError    took longer than ``ingest.parse_timeout_s``
+│   │   ├── ParseMemoryError     needed more than ``ingest.parse_memory_mb``
+│   │   └── ParserCrashedError   the parser process died on the file
 │   ├── EmptyDocumentError     parsed, but no text to index
 │   ├── OCRUnavailableError    needs OCR, tesseract-ocr is not installed
 │   ├── UnsafeFilenameError    no safe file name remains after cleaning
@@ -104,6 +107,24 @@ class EncryptedPDFError(ParseError):
     """The PDF is encrypted and cannot be opened without a password."""
 
     code = "encrypted_pdf"
+
+
+class ParseTimeoutError(ParseError):
+    """Parsing the file took longer than ``ingest.parse_timeout_s``; it was stopped."""
+
+    code = "parse_timeout"
+
+
+class ParseMemoryError(ParseError):
+    """Parsing the file needed more memory than a parser process may use."""
+
+    code = "parse_out_of_memory"
+
+
+class ParserCrashedError(ParseError):
+    """The process parsing the file died (a crash in a native library, or killed)."""
+
+    code = "parser_crashed"
 
 
 class OCRUnavailableError(IngestError):

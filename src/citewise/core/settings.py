@@ -121,6 +121,20 @@ class IngestSettings(BaseModel):
         512.0, gt=0, description="Largest upload request (all files together); larger gets 413."
     )
     max_files_per_request: int = Field(1000, ge=1, description="Most files in one upload.")
+    parse_processes: int = Field(
+        1,
+        ge=0,
+        description="Child processes that parse files (0: parse on the ingesting thread, "
+        "without the time, memory and crash limits below).",
+    )
+    parse_timeout_s: float = Field(
+        300.0, gt=0, description="Longest one file may take to parse; then it fails."
+    )
+    parse_memory_mb: int = Field(
+        4096,
+        ge=0,
+        description="Address space a parser process may use (RLIMIT_AS; 0: no limit).",
+    )
 
 
 class RerankSettings(BaseModel):

@@ -58,6 +58,7 @@ from citewise.core.errors import (
     IngestError,
     ModelError,
     ParseError,
+    ParseMemoryError,
 )
 from citewise.ingest import ocr
 from citewise.ingest.pdf_check import check_pdf, pages_with_images
@@ -233,6 +234,11 @@ def parse_file(
         elements, title = _elements_and_title(path, name, kind, pdf_strategy, pages)
     except IngestError:
         raise
+    except MemoryError as exc:  # the parser process's address-space limit, or the machine's
+        raise ParseMemoryError(
+            f"'{name}' ran out of memory while being parsed: it needs more than a parser "
+            "may use (setting ingest.parse_memory_mb), or it is malformed."
+        ) from exc
     except Exception as exc:  # every library failure becomes one clear IngestError
         raise _parse_failure(name, kind, _detail(exc, path, name)) from exc
 

@@ -67,6 +67,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class Parser(Protocol):
+    """Turns a file into elements: `parse_file` itself, or `ParserPool.parse` (a child process)."""
+
+    def __call__(
+        self, path: Path, *, max_bytes: int, pdf_strategy: str, filename: str | None = None
+    ) -> ParsedDocument:
+        """Parse `path` (see `parse_file`)."""
+        ...
+
+
 class ProgressSink(Protocol):
     """Receives progress from an ingestion (a CLI progress bar, a job row)."""
 
@@ -135,15 +145,24 @@ class Ingestor:
         embedder: Dense embedder (warmed up lazily).
         store: Vector store the chunks go to.
         db: Metadata database.
+        parser: What parses files (default: `parse_file` on the calling thread; the
+            runtime passes a `ParserPool`'s child processes).
     """
 
     def __init__(
-        self, *, settings: Settings, embedder: Embedder, store: VectorStore, db: Database
+        self,
+        *,
+        settings: Settings,
+        embedder: Embedder,
+        store: VectorStore,
+        db: Database,
+        parser: Parser = parse_file,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.db = db
+        self.parser = parser
         self.encoder = BM25Encoder()
 
     def ingest_file(
@@ -224,7 +243,7 @@ class Ingestor:
         if isinstance(decided, FileOutcome):
             return decided
         timer = StageTimer()
-        parsed = parse_file(
+        parsed = self.parser(
             path,
             max_bytes=max_bytes,
             pdf_strategy=self.settings.ingest.pdf_strategy,
