@@ -19,6 +19,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Spans of the many test apps (and `citewise serve` children) are not printed;
 # tests/integration/test_observability.py checks the console default explicitly.
 os.environ.setdefault("CITEWISE_OBSERVABILITY__TRACES", "off")
+# Files are parsed on the ingesting thread: the parser processes of the default
+# (ingest.parse_processes = 1) take about 2.5 s to start, in each of the hundreds of
+# runtimes and servers the tests open. tests/integration/test_parser_pool.py and the
+# crash test run the default.
+os.environ.setdefault("CITEWISE_INGEST__PARSE_PROCESSES", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "kestrel"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from citewise.core.settings import load_settings
@@ -55,6 +56,7 @@ FILES = {f"{topic}.md": _document(topic) for topic in TOPICS}
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[Server]:
     srv = Server(tmp_path / "data", free_port(), tmp_path / "server.log")
+    srv.env["CITEWISE_INGEST__PARSE_PROCESSES"] = "1"  # the default: parser processes
     yield srv
     srv.stop()
 
@@ -99,8 +101,17 @@ def test_a_job_killed_mid_way_resumes_and_indexes_every_document_once(
         assert job["status"] in ("queued", "running"), job
         assert time.monotonic() < deadline, job
         time.sleep(0.01)
+    assert server.process is not None
+    parsers = [  # the parser workers (and multiprocessing's resource tracker)
+        child
+        for child in psutil.Process(server.process.pid).children(recursive=True)
+        if "multiprocessing" in " ".join(child.cmdline())
+    ]
+    assert any("multiprocessing.spawn" in " ".join(c.cmdline()) for c in parsers)
     server.kill()
     done_at_kill = job["files_done"]
+    _, alive = psutil.wait_procs(parsers, timeout=30)
+    assert not alive, "parser processes outlived the killed server"
 
     server.start()  # the restarted process resumes the job on its own
     deadline = time.monotonic() + 120

@@ -57,7 +57,7 @@ def big_csv(path: Path, rows: int = 100_000) -> Path:
 
 
 def settings_for(tmp_path: Path, **ingest: Any) -> Settings:
-    return load_settings(data_dir=tmp_path / "data", ingest=ingest)
+    return load_settings(data_dir=tmp_path / "data", ingest={"parse_processes": 1, **ingest})
 
 
 def spawned_children() -> set[int]:
@@ -172,7 +172,7 @@ def test_an_upload_batch_goes_on_past_a_file_whose_parse_timed_out(
 ) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings(
         data_dir=tmp_path / "data",
-        ingest={"parse_timeout_s": 3.0},
+        ingest={"parse_processes": 1, "parse_timeout_s": 3.0},
         queue={"retry_delay_s": 0.05, "poll_interval_s": 0.1, "lease_s": 5.0},
     )
     runtime = Runtime.open(settings, start_llm=False, embedder=embedder)
