@@ -89,23 +89,27 @@ class OnnxScorer:
             self.inputs = [
                 k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample
             ]
-            network = model.model.eval()
+            names = self.inputs
 
             class Logits(torch.nn.Module):
-                def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-                    return network(**dict(zip(names, tensors, strict=True))).logits
+                def __init__(self, network: torch.nn.Module) -> None:
+                    super().__init__()
+                    self.network = network
 
-            names = self.inputs
-            torch.onnx.export(
-                Logits(),
-                tuple(sample[k] for k in names),
-                str(fp32),
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes={k: {0: "batch", 1: "tokens"} for k in names},
-                opset_version=17,
-                dynamo=False,
-            )
+                def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+                    return self.network(**dict(zip(names, tensors, strict=True))).logits
+
+            with torch.no_grad():
+                torch.onnx.export(
+                    Logits(model.model.eval()),
+                    tuple(sample[k] for k in names),
+                    str(fp32),
+                    input_names=names,
+                    output_names=["logits"],
+                    dynamic_axes={k: {0: "batch", 1: "tokens"} for k in names},
+                    opset_version=17,
+                    dynamo=False,
+                )
         self.inputs = [i.name for i in ort.InferenceSession(str(fp32)).get_inputs()]
         path = fp32
         if int8:
