@@ -310,7 +310,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="citewise-bench-ingest-") as tmp_name:
         tmp = Path(tmp_name)
-        settings: Settings = load_settings(data_dir=tmp / "data")
+        settings: Settings = load_settings(data_dir=tmp / "data", log_level="WARNING")
         embedder = RecordingEmbedder(settings.embedding)
         runtime = Runtime.open(settings, start_llm=False, embedder=embedder)
         try:
