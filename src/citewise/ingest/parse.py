@@ -70,6 +70,7 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "Element",
     "ParsedDocument",
+    "out_of_memory",
     "parse_file",
     "prepare_offline",
 ]
@@ -235,10 +236,7 @@ def parse_file(
     except IngestError:
         raise
     except MemoryError as exc:  # the parser process's address-space limit, or the machine's
-        raise ParseMemoryError(
-            f"'{name}' ran out of memory while being parsed: it needs more than a parser "
-            "may use (setting ingest.parse_memory_mb), or it is malformed."
-        ) from exc
+        raise out_of_memory(name) from exc
     except Exception as exc:  # every library failure becomes one clear IngestError
         raise _parse_failure(name, kind, _detail(exc, path, name)) from exc
 
@@ -323,6 +321,14 @@ def _pdf_raw(path: Path, name: str, strategy: str, pages: int) -> list[Any]:
 
 
 # --- names, sizes, messages -------------------------------------------------------------
+
+
+def out_of_memory(name: str) -> ParseMemoryError:
+    """The error for a file whose parsing raised `MemoryError` (here or in a parser process)."""
+    return ParseMemoryError(
+        f"'{name}' ran out of memory while being parsed: it needs more than a parser "
+        "may use (setting ingest.parse_memory_mb), or it is malformed."
+    )
 
 
 def _display_name(filename: str) -> str:

@@ -28,9 +28,9 @@ from pathlib import Path
 import structlog
 from pebble import ProcessExpired, ProcessPool
 
-from citewise.core.errors import ParseMemoryError, ParserCrashedError, ParseTimeoutError
+from citewise.core.errors import ParserCrashedError, ParseTimeoutError
 from citewise.core.settings import Settings
-from citewise.ingest.parse import ParsedDocument, parse_file
+from citewise.ingest.parse import ParsedDocument, out_of_memory, parse_file
 
 log = structlog.get_logger(__name__)
 
@@ -110,10 +110,7 @@ class ParserPool:
             log.warning("parser_crashed", source=name, exitcode=exc.exitcode)
             raise self._crashed(name, exc.exitcode) from exc
         except MemoryError as exc:  # raised outside parse_file's own handling
-            raise ParseMemoryError(
-                f"'{name}' ran out of memory while being parsed: it needs more than "
-                f"{self.memory_mb} MB (setting ingest.parse_memory_mb), or it is malformed."
-            ) from exc
+            raise out_of_memory(name) from exc
 
     def warm_up(self) -> None:
         """Start the worker processes now and wait until one is ready."""
